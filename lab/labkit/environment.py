@@ -1,0 +1,53 @@
+"""What a run ran on: recorded beside every result so runs on different machines can be compared."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import platform
+import subprocess
+from importlib import metadata
+
+from .paths import ROOT
+
+
+def _version(dist: str) -> str | None:
+    try:
+        return metadata.version(dist)
+    except metadata.PackageNotFoundError:
+        return None
+
+
+def lab_revision() -> str:
+    """The lab's revision: ``JAXLAB_REVISION`` (set in images), else git, else the package version."""
+    if rev := os.environ.get("JAXLAB_REVISION"):
+        return rev
+    try:
+        head = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short=12", "HEAD"],
+                              capture_output=True, text=True, timeout=10, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "-C", str(ROOT), "status", "--porcelain", "--untracked-files=no"],
+                               capture_output=True, text=True, timeout=10).stdout.strip()
+        return head + ("-dirty" if dirty else "")
+    except (OSError, subprocess.SubprocessError):
+        return _version("jaxlab") or "unknown"
+
+
+def describe(backend: str) -> dict:
+    """Backend, devices, library versions, Python, revision and time of this process's JAX."""
+    import jax
+
+    devices = jax.devices()
+    return {
+        "backend": backend,
+        "platform": devices[0].platform,
+        "device_kind": devices[0].device_kind,
+        "device_count": len(devices),
+        "jax": jax.__version__,
+        "jaxlib": _version("jaxlib"),
+        "haiku": _version("dm-haiku"),
+        "numpy": _version("numpy"),
+        "python": platform.python_version(),
+        "machine": platform.machine(),
+        "lab_revision": lab_revision(),
+        "time": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+    }

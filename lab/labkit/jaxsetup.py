@@ -1,0 +1,51 @@
+"""Start JAX on the asked-for backend, and refuse to run anywhere else.
+
+JAX quietly falls back to the CPU when a GPU or TPU plugin fails to load, unless
+``JAX_PLATFORMS`` names the platform. Notebooks and tests call :func:`setup` before touching
+any array, so a "cuda" run either runs on the GPU or stops with a clear error.
+"""
+
+from __future__ import annotations
+
+import os
+
+from .backends import get_backend
+from .errors import LabError
+
+
+class BackendMismatch(LabError):
+    pass
+
+
+def setup(backend_name: str):
+    """Configure JAX for ``backend_name`` and return the ``jax`` module, verified."""
+    backend = get_backend(backend_name)
+    os.environ["JAX_PLATFORMS"] = backend.platform if backend.platform != "gpu" else "cuda"
+    for key, value in backend.env.items():
+        os.environ.setdefault(key, value)
+
+    import jax
+
+    jax.config.update("jax_platforms", os.environ["JAX_PLATFORMS"])
+    if backend.simulated_devices:
+        # Must happen before the first device query; later it is silently too late.
+        jax.config.update("jax_num_cpu_devices", backend.simulated_devices)
+    try:
+        found = jax.default_backend()
+    except RuntimeError as err:  # the plugin is missing or found no device
+        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise BackendMismatch(
+            f"backend {backend.name!r} asked for, but JAX could not start platform "
+            f"{backend.platform!r}: {first}"
+        ) from err
+    if found != backend.platform:
+        raise BackendMismatch(
+            f"backend {backend.name!r} asked for, but JAX runs on {found!r}; refusing to "
+            f"fall back silently"
+        )
+    if backend.simulated_devices and jax.device_count() != backend.simulated_devices:
+        raise BackendMismatch(
+            f"expected {backend.simulated_devices} simulated CPU devices, found "
+            f"{jax.device_count()}: JAX was started before labkit.setup()"
+        )
+    return jax

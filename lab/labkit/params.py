@@ -1,0 +1,104 @@
+"""Notebook parameters: parse ``-p name=value``, check names and types before anything runs.
+
+Papermill only warns about a parameter the notebook does not declare, and passes any type
+through. The lab refuses both up front, naming the notebook, the parameter and what is allowed.
+Each notebook declares its parameters in a cell tagged ``parameters``, one per line, with a
+type annotation and a ``# help`` comment; :func:`declared` reads them with papermill's own
+inspection.
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import papermill
+
+from .errors import UsageError
+
+# Every notebook declares these; the runner sets the first and last itself.
+CORE = ("backend", "seed", "smoke", "results_dir")
+RUNNER_SET = ("backend", "results_dir")
+
+_TRUE = {"true", "yes", "1", "on"}
+_FALSE = {"false", "no", "0", "off"}
+
+
+def _to_bool(text: str) -> bool:
+    low = text.strip().lower()
+    if low in _TRUE:
+        return True
+    if low in _FALSE:
+        return False
+    raise ValueError(text)
+
+
+CONVERTERS = {"int": int, "float": float, "bool": _to_bool, "str": str}
+
+
+def declared(notebook: Path) -> dict[str, dict]:
+    """name -> {type, default, help} from the notebook's ``parameters`` cell."""
+    found = {}
+    for name, p in papermill.inspect_notebook(str(notebook)).items():
+        kind = p["inferred_type_name"]
+        if kind in (None, "None"):
+            try:
+                kind = type(ast.literal_eval(p["default"])).__name__
+            except (ValueError, SyntaxError):
+                kind = "str"
+        found[name] = {"type": kind, "default": p["default"], "help": p["help"]}
+    return found
+
+
+def parse_assignments(items: list[str]) -> dict[str, str]:
+    """``["name=value", ...]`` -> {name: raw text}; a malformed item is a usage error."""
+    raw = {}
+    for item in items:
+        name, sep, value = item.partition("=")
+        name = name.strip()
+        if not sep or not name.isidentifier():
+            raise UsageError(f"malformed parameter {item!r}: expected -p name=value, e.g. -p seed=1")
+        raw[name] = value
+    return raw
+
+
+def convert(notebook: str, name: str, kind: str, text) -> object:
+    if not isinstance(text, str):  # already typed (from Python callers)
+        if kind == "float" and isinstance(text, int) and not isinstance(text, bool):
+            return float(text)
+        if type(text).__name__ == kind:
+            return text
+        raise UsageError(f"{notebook}: parameter {name!r} expects {kind}, got {text!r}")
+    try:
+        return CONVERTERS[kind](text)
+    except KeyError:
+        raise UsageError(f"{notebook}: parameter {name!r} has type {kind}, which -p cannot set") from None
+    except ValueError:
+        allowed = "true or false" if kind == "bool" else f"a {kind}"
+        raise UsageError(f"{notebook}: parameter {name!r} expects {allowed}, got {text!r}") from None
+
+
+def resolve(notebooks: list[Path], given: dict[str, object]) -> dict[str, dict[str, object]]:
+    """Per notebook, the typed values of the given parameters that it declares.
+
+    A name no selected notebook declares is an error (listing what they do declare); so is a
+    value that does not fit the declared type; so is a name the runner sets itself.
+    """
+    for name in RUNNER_SET:
+        if name in given:
+            raise UsageError(f"parameter {name!r} is set by the lab itself (use --{name.replace('_', '-')})")
+    decls = {nb.stem: declared(nb) for nb in notebooks}
+    for stem, decl in decls.items():
+        missing = [c for c in CORE if c not in decl]
+        if missing:
+            raise UsageError(f"{stem}: parameters cell lacks the core parameters {', '.join(missing)}")
+    known = sorted({n for d in decls.values() for n in d} - set(RUNNER_SET))
+    for name in given:
+        if name not in known:
+            raise UsageError(f"unknown parameter {name!r}: not declared by {', '.join(decls)}; "
+                             f"allowed: {', '.join(known)}")
+    return {
+        stem: {name: convert(stem, name, decl[name]["type"], value)
+               for name, value in given.items() if name in decl}
+        for stem, decl in decls.items()
+    }

@@ -1,0 +1,19 @@
+"""Where the lab's files are: the notebooks beside this package, tests and outputs at the root.
+
+``JAXLAB_ROOT`` overrides the root, for an installed copy that is not a checkout.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+ROOT = Path(os.environ.get("JAXLAB_ROOT", Path(__file__).resolve().parents[2]))
+NOTEBOOKS = ROOT / "lab"
+TESTS = ROOT / "tests"
+OUT = ROOT / "out"
+
+
+def notebook_paths() -> list[Path]:
+    """The lab's exercise notebooks, in their numbered order."""
+    return sorted(NOTEBOOKS.glob("[0-9][0-9]_*.ipynb"))

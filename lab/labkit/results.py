@@ -1,0 +1,96 @@
+"""Recording a notebook's key numbers, and merging them into a run's ``results.json``.
+
+A notebook records values (outputs of its exercises, as small arrays or summaries of large
+ones) and timings through a :class:`Recorder`; each notebook writes its own JSON file, and the
+runner merges them with the run's metadata. The format is what ``invoke compare`` reads.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from .checks import widen
+
+FORMAT = 1
+# Arrays up to this many elements are kept whole; larger ones as shape, statistics and a sample.
+FULL_LIMIT = 64
+SAMPLE = 16
+
+
+def encode_array(x) -> dict:
+    arr = np.asarray(x)
+    dtype = arr.dtype.name
+    wide = widen(arr)
+    if wide.dtype.kind == "c":
+        wide = np.stack([wide.real, wide.imag], axis=-1)
+    entry = {"dtype": dtype, "shape": list(arr.shape)}
+    if arr.size <= FULL_LIMIT:
+        entry["data"] = wide.tolist()
+    else:
+        flat = wide.reshape(-1).astype(np.float64)
+        idx = np.linspace(0, flat.size - 1, SAMPLE).astype(int)
+        entry["summary"] = {
+            "sum": float(flat.sum()), "mean": float(flat.mean()), "std": float(flat.std()),
+            "min": float(flat.min()), "max": float(flat.max()),
+            "sample_index": idx.tolist(), "sample": flat[idx].tolist(),
+        }
+    return entry
+
+
+def write_json(path: Path, data: dict) -> None:
+    """Write atomically: a reader never sees half a file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    with os.fdopen(fd, "w") as fh:
+        json.dump(data, fh, indent=1, sort_keys=True)
+        fh.write("\n")
+    os.replace(tmp, path)
+
+
+class Recorder:
+    """Collects one notebook's results; ``save()`` writes ``<results_dir>/<notebook>.json``."""
+
+    def __init__(self, notebook: str, results_dir: str | os.PathLike, params: dict):
+        self.notebook = notebook
+        self.path = Path(results_dir) / f"{notebook}.json"
+        self.params = dict(params)
+        self.values: dict[str, dict] = {}
+        self.timings: dict[str, float] = {}
+        self.facts: dict[str, object] = {}
+
+    def value(self, key: str, x) -> None:
+        """An array (or scalar) result, compared across hardware by dtype tolerance."""
+        self.values[key] = encode_array(x)
+
+    def timing(self, key: str, seconds: float) -> None:
+        """A duration in seconds (a median of repeats); compared as ratios, never exactly."""
+        self.timings[key] = float(seconds)
+
+    def fact(self, key: str, value) -> None:
+        """A plain JSON value: a count, a flag, a string (e.g. how many times f was traced)."""
+        json.dumps(value)  # refuse what cannot be recorded now, not at save time
+        self.facts[key] = value
+
+    def save(self) -> Path:
+        from .environment import describe
+
+        write_json(self.path, {
+            "format": FORMAT, "notebook": self.notebook, "params": self.params,
+            "environment": describe(self.params.get("backend", "cpu")),
+            "values": self.values, "timings": self.timings, "facts": self.facts,
+        })
+        return self.path
+
+
+def merge(results_dir: Path, run: dict) -> dict:
+    """One run's results: the runner's ``run`` metadata plus every notebook's record."""
+    notebooks = {}
+    for path in sorted(results_dir.glob("*.json")):
+        notebooks[path.stem] = json.loads(path.read_text())
+    environment = next(iter(notebooks.values()))["environment"] if notebooks else {}
+    return {"format": FORMAT, "run": run, "environment": environment, "notebooks": notebooks}

@@ -1,0 +1,68 @@
+"""The one tolerance table: how close two results must be, by dtype (JAX's own test defaults).
+
+Per-backend exceptions are named here too, each with the reason, so a looser bound is never a
+silent edit somewhere else.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+# dtype name -> (atol, rtol), as in jax/_src/public_test_util.py.
+DEFAULT = {
+    "bool": (0.0, 0.0),
+    "int8": (0.0, 0.0),
+    "int16": (0.0, 0.0),
+    "int32": (0.0, 0.0),
+    "int64": (0.0, 0.0),
+    "uint8": (0.0, 0.0),
+    "uint32": (0.0, 0.0),
+    "bfloat16": (1e-2, 1e-2),
+    "float16": (1e-3, 1e-3),
+    "float32": (1e-6, 1e-6),
+    "float64": (1e-15, 1e-15),
+    "complex64": (1e-6, 1e-6),
+    "complex128": (1e-15, 1e-15),
+}
+
+
+@dataclass(frozen=True)
+class Allowance:
+    backend: str
+    dtype: str
+    atol: float
+    rtol: float
+    reason: str
+
+
+# Named per-backend exceptions: (backend, dtype) -> looser bound and why.
+EXCEPTIONS = {
+    ("tpu", "float32"): Allowance(
+        "tpu", "float32", 1e-3, 1e-3,
+        "TPU transcendental functions (exp, log, tanh) are approximations accurate to ~1e-4 "
+        "relative even in float32",
+    ),
+    ("cuda", "float32"): Allowance(
+        "cuda", "float32", 1e-5, 1e-5,
+        "GPU reductions use tree orders and fused multiply-adds that differ from CPU's by a "
+        "few ulps",
+    ),
+}
+
+# Comparisons that accumulate many float32 roundings (sums, matmuls, gradients of them) are
+# checked at this multiple of the elementwise bound.
+ACCUMULATION_FACTOR = 100.0
+
+
+def tolerance(dtype, backend: str | None = None, accumulates: bool = False) -> tuple[float, float]:
+    """(atol, rtol) for comparing arrays of ``dtype`` computed on ``backend``."""
+    name = np.dtype(dtype).name
+    atol, rtol = DEFAULT[name]
+    exc = EXCEPTIONS.get((backend, name)) if backend else None
+    if exc:
+        atol, rtol = max(atol, exc.atol), max(rtol, exc.rtol)
+    if accumulates:
+        atol, rtol = atol * ACCUMULATION_FACTOR, rtol * ACCUMULATION_FACTOR
+    return atol, rtol
