@@ -49,6 +49,7 @@ def write_json(path: Path, data: dict) -> None:
     with os.fdopen(fd, "w") as fh:
         json.dump(data, fh, indent=1, sort_keys=True)
         fh.write("\n")
+    os.chmod(tmp, 0o644)  # mkstemp makes it private; results are for everyone who can read out/
     os.replace(tmp, path)
 
 

@@ -1,0 +1,64 @@
+"""Execute one notebook with papermill in this process: the runner starts one of these per
+notebook, each with its own kernel, and reads the status file it leaves.
+
+    python -m labkit.execute IN.ipynb OUT.ipynb STATUS.json '{"seed": 1}' [CELL_TIMEOUT]
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+import sys
+import time
+from pathlib import Path
+
+import nbformat
+import papermill
+from papermill.exceptions import PapermillExecutionError
+
+
+def _failing_cell(source: Path, err: PapermillExecutionError) -> tuple[int | None, str]:
+    """The failing cell's 1-based position in the source notebook (papermill's index counts
+    its injected cell) and its first non-blank line."""
+    cells = nbformat.read(source, as_version=4).cells
+    position = next((i + 1 for i, c in enumerate(cells) if c.source == err.source), None)
+    first_line = next((ln for ln in err.source.splitlines() if ln.strip()), "")
+    return position, first_line
+
+
+def execute(source: Path, output: Path, parameters: dict, cell_timeout: float | None) -> dict:
+    start = time.monotonic()
+    status = {"status": "passed"}
+    try:
+        papermill.execute_notebook(
+            str(source), str(output), parameters=parameters, kernel_name="python3",
+            cwd=str(output.parent), progress_bar=False, log_output=False,
+            execution_timeout=cell_timeout,
+        )
+    except PapermillExecutionError as err:
+        position, first_line = _failing_cell(source, err)
+        status = {"status": "failed", "cell": position, "cell_source": first_line,
+                  "error": f"{err.ename}: {err.evalue}".strip()}
+    except Exception as err:  # kernel died, timeout, unreadable notebook: still a clear status
+        status = {"status": "failed", "cell": None, "error": f"{type(err).__name__}: {err}".strip()}
+    status["seconds"] = round(time.monotonic() - start, 2)
+    return status
+
+
+def _interrupt(signum, frame):
+    raise KeyboardInterrupt
+
+
+def main(argv: list[str]) -> int:
+    # The runner stops a worker with SIGTERM; turning it into an exception lets papermill's
+    # own clean-up shut the kernel down instead of leaving it behind.
+    signal.signal(signal.SIGTERM, _interrupt)
+    source, output, status_file, params = Path(argv[0]), Path(argv[1]), Path(argv[2]), json.loads(argv[3])
+    cell_timeout = float(argv[4]) if len(argv) > 4 else None
+    status = execute(source, output, params, cell_timeout)
+    status_file.write_text(json.dumps(status))
+    return 0 if status["status"] == "passed" else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,264 @@
+"""The one runner: check everything, execute notebooks in parallel, run the checks, write
+``out/<backend>/``.
+
+Nothing is written before every input has been checked. A run is assembled in a staging
+folder beside its destination and moved into place at the end, so an interrupted run leaves the
+previous results as they were, and a finished one (passed or failed) is complete.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import shutil
+import subprocess
+import sys
+import threading
+import time
+import xml.etree.ElementTree as ET
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+from . import params as params_mod
+from . import paths, processes
+from .backends import get_backend, require_device
+from .errors import LabError, UsageError
+from .results import merge, write_json
+
+NOTEBOOK_TIMEOUT = 900.0  # seconds for one notebook, kernel start included
+CHECKS_TIMEOUT = 900.0
+
+
+class Interrupted(LabError):
+    exit_code = 130
+
+
+@dataclass
+class Outcome:
+    """How one step of a run ended: a notebook, or the checks."""
+
+    name: str
+    status: str  # passed | failed | timeout
+    seconds: float
+    cell: int | None = None
+    cell_source: str = ""
+    error: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return self.status == "passed"
+
+
+@dataclass
+class LabRun:
+    backend: str
+    out: Path
+    notebooks: list[Outcome]
+    checks: Outcome | None
+    seconds: float
+    params: dict = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        return all(o.ok for o in self.steps)
+
+    @property
+    def steps(self) -> list[Outcome]:
+        return self.notebooks + ([self.checks] if self.checks else [])
+
+
+def cpu_count() -> int:
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
+def select_notebooks(names: list[str] | tuple[str, ...] = ()) -> list[Path]:
+    """The lab's notebooks by name ("03", "03_to_jit_or_not", "to_jit_or_not") or path; all if none."""
+    available = paths.notebook_paths()
+    if not names:
+        return available
+    chosen = []
+    for name in names:
+        path = Path(name)
+        if path.suffix == ".ipynb" and path.is_file():
+            chosen.append(path.resolve())
+            continue
+        stem = path.stem if path.suffix == ".ipynb" else name
+        matches = [p for p in available if stem in (p.stem, p.stem[:2], p.stem[3:])]
+        if len(matches) != 1:
+            raise UsageError(f"unknown notebook {name!r}; available: {', '.join(p.stem for p in available)}")
+        chosen.append(matches[0])
+    return list(dict.fromkeys(chosen))
+
+
+@dataclass
+class Plan:
+    """A checked run: which notebooks, with which typed parameters each."""
+
+    backend: str
+    notebooks: list[Path]
+    params: dict[str, dict[str, object]]  # notebook stem -> parameters papermill injects
+    given: dict[str, object]
+
+
+def plan(backend: str, notebooks: list[Path], given: dict[str, object], check_device: bool = True) -> Plan:
+    be = get_backend(backend)
+    if check_device:
+        require_device(be)
+    if not notebooks:
+        raise UsageError("no notebooks to run")
+    per_notebook = params_mod.resolve(notebooks, given)
+    for values in per_notebook.values():
+        values["backend"] = backend
+    return Plan(backend, notebooks, per_notebook, dict(given))
+
+
+def _progress() -> Progress:
+    return Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                    TimeElapsedColumn(), console=Console(stderr=True))
+
+
+def execute_notebooks(run: Plan, staging: Path, jobs: int, timeout: float = NOTEBOOK_TIMEOUT,
+                      progress: Progress | None = None) -> list[Outcome]:
+    """Run every notebook of ``run`` with papermill, ``jobs`` kernels at a time."""
+    for sub in ("notebooks", "logs"):
+        (staging / sub).mkdir(parents=True, exist_ok=True)
+    results_dir = (staging / "results").resolve()
+    results_dir.mkdir(exist_ok=True)
+    cancel = threading.Event()
+    overall = progress.add_task("notebooks", total=len(run.notebooks)) if progress else None
+
+    def one(nb: Path) -> Outcome:
+        if cancel.is_set():
+            return Outcome(nb.stem, "cancelled", 0.0)
+        task = progress.add_task(f"  {nb.stem}", total=1) if progress else None
+        out_nb = staging / "notebooks" / nb.name
+        status_file = staging / "logs" / f"{nb.stem}.status.json"
+        injected = dict(run.params[nb.stem], results_dir=str(results_dir))
+        start = time.monotonic()
+        log_file = staging / "logs" / f"{nb.stem}.log"
+        with log_file.open("w") as log:
+            proc = processes.start([sys.executable, "-m", "labkit.execute", str(nb), str(out_nb),
+                                    str(status_file), json.dumps(injected)],
+                                   stdout=subprocess.DEVNULL, stderr=log)
+            ended = processes.wait(proc, timeout, cancel)
+        seconds = round(time.monotonic() - start, 2)
+        if ended == "done" and status_file.is_file():
+            status = json.loads(status_file.read_text())
+            status_file.unlink()
+            outcome = Outcome(nb.stem, status["status"], seconds, status.get("cell"),
+                              status.get("cell_source", ""), status.get("error", ""))
+        elif ended == "timeout":
+            outcome = Outcome(nb.stem, "timeout", seconds, error=f"no result after {timeout:.0f} s; kernel stopped")
+        elif ended == "cancelled":
+            outcome = Outcome(nb.stem, "cancelled", seconds)
+        else:
+            lines = log_file.read_text().strip().splitlines()
+            outcome = Outcome(nb.stem, "failed", seconds, error=(lines[-1] if lines else f"exit code {proc.returncode}"))
+        if progress:
+            progress.update(task, completed=1, description=f"  {nb.stem} [{_STYLE[outcome.status]}]{outcome.status}[/]")
+            progress.advance(overall)
+        return outcome
+
+    pool = ThreadPoolExecutor(max_workers=max(1, jobs))
+    try:
+        futures = [pool.submit(one, nb) for nb in run.notebooks]
+        return [f.result() for f in futures]
+    except BaseException:
+        cancel.set()  # every worker stops its notebook and kernel
+        raise
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+_STYLE = {"passed": "green", "failed": "red", "timeout": "red", "cancelled": "yellow"}
+
+
+def run_checks(backend: str, staging: Path, timeout: float = CHECKS_TIMEOUT,
+               cancel: threading.Event | None = None) -> Outcome:
+    """The consistency checks (pytest ``-m consistency``) on ``backend``, JUnit XML into ``staging``."""
+    junit = staging / "junit.xml"
+    log = staging / "logs" / "checks.log"
+    start = time.monotonic()
+    with log.open("w") as fh:
+        proc = processes.start([sys.executable, "-m", "pytest", str(paths.TESTS), "-m", "consistency",
+                                "--backend", backend, f"--junitxml={junit}", "-q", "-p", "no:cacheprovider"],
+                               cwd=paths.ROOT, stdout=fh, stderr=fh)
+        ended = processes.wait(proc, timeout, cancel or threading.Event())
+    seconds = round(time.monotonic() - start, 2)
+    if ended != "done":
+        return Outcome("checks", "timeout", seconds, error=f"pytest stopped after {timeout:.0f} s")
+    counts = junit_counts(junit)
+    text = ", ".join(f"{n} {k}" for k, n in counts.items() if n) or "no tests ran"
+    ok = proc.returncode == 0 and counts.get("passed", 0) > 0
+    if ok:
+        return Outcome("checks", "passed", seconds, error=text)
+    lines = log.read_text().strip().splitlines()
+    return Outcome("checks", "failed", seconds, error=f"{text}; {lines[-1] if lines else ''}".strip("; "))
+
+
+def junit_counts(junit: Path) -> dict[str, int]:
+    if not junit.is_file():
+        return {}
+    root = ET.parse(junit).getroot()
+    suites = [root] if root.tag == "testsuite" else list(root.iter("testsuite"))
+    total = {k: sum(int(s.get(k, 0)) for s in suites) for k in ("tests", "failures", "errors", "skipped")}
+    return {"passed": total["tests"] - total["failures"] - total["errors"] - total["skipped"],
+            "failed": total["failures"], "errors": total["errors"], "skipped": total["skipped"]}
+
+
+def promote(staging: Path, out: Path) -> None:
+    """Move a finished run into place, replacing the previous one only now."""
+    old = out.with_name(f".{out.name}.old-{os.getpid()}")
+    if out.exists():
+        out.rename(old)
+    staging.rename(out)
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def run_lab(backend: str = "cpu", notebooks: list[str] | tuple[str, ...] = (), given: dict | None = None,
+            out: Path | None = None, jobs: int | None = None, checks: bool = True,
+            timeout: float = NOTEBOOK_TIMEOUT, show_progress: bool = True) -> LabRun:
+    """Check the inputs, run the notebooks and the checks, and write ``out`` (default ``out/<backend>``)."""
+    run = plan(backend, select_notebooks(notebooks), dict(given or {}))
+    out = Path(out or paths.OUT / backend).resolve()
+    jobs = min(jobs or cpu_count(), len(run.notebooks))
+    started = dt.datetime.now(dt.timezone.utc)
+    start = time.monotonic()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    staging = out.with_name(f".{out.name}.partial-{os.getpid()}")
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir()
+    progress = _progress() if show_progress else None
+    try:
+        if progress:
+            progress.start()
+        outcomes = execute_notebooks(run, staging, jobs, timeout, progress)
+        check = None
+        if checks:
+            task = progress.add_task("checks (pytest)", total=1) if progress else None
+            check = run_checks(backend, staging)
+            if progress:
+                progress.update(task, completed=1)
+    except KeyboardInterrupt:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise Interrupted(f"interrupted: notebooks and kernels stopped; {out} left as it was") from None
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    finally:
+        if progress:
+            progress.stop()
+    lab = LabRun(backend, out, outcomes, check, round(time.monotonic() - start, 2), run.given)
+    meta = {"backend": backend, "params": run.given, "jobs": jobs, "started": started.isoformat(timespec="seconds"),
+            "seconds": lab.seconds, "ok": lab.ok, "steps": [asdict(o) for o in lab.steps]}
+    write_json(staging / "results.json", merge(staging / "results", meta))
+    from .summary import write_markdown
+
+    write_markdown(lab, staging / "summary.md")
+    promote(staging, out)
+    return lab

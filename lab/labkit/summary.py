@@ -1,0 +1,41 @@
+"""A run's summary: a Markdown file in ``out/<backend>/`` and the same table in the terminal."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from rich.console import Console
+from rich.table import Table
+
+COLUMNS = ("step", "status", "seconds", "failing cell / detail")
+
+
+def _rows(lab) -> list[tuple[str, str, str, str]]:
+    rows = []
+    for o in lab.steps:
+        if o.cell is not None:
+            detail = f"cell {o.cell} ({o.cell_source}): {o.error}"
+        else:
+            detail = o.error
+        rows.append((o.name, o.status, f"{o.seconds:.1f}", detail))
+    return rows
+
+
+def write_markdown(lab, path: Path) -> None:
+    verdict = "passed" if lab.ok else "FAILED"
+    lines = [f"# JAX Lab run: {lab.backend}, {verdict}", "",
+             f"{len(lab.notebooks)} notebooks, {lab.seconds:.1f} s in all; parameters: "
+             f"{lab.params or 'defaults'}", "",
+             "| " + " | ".join(COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
+    lines += ["| " + " | ".join(cell.replace("|", "\\|") for cell in row) + " |" for row in _rows(lab)]
+    path.write_text("\n".join(lines) + "\n")
+
+
+def print_table(lab, console: Console | None = None) -> None:
+    table = Table(title=f"JAX Lab · {lab.backend} · {lab.seconds:.1f} s · {lab.out}")
+    for col in COLUMNS:
+        table.add_column(col, overflow="fold")
+    for name, status, seconds, detail in _rows(lab):
+        style = "green" if status == "passed" else "red"
+        table.add_row(name, f"[{style}]{status}[/]", seconds, detail)
+    (console or Console()).print(table)

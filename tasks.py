@@ -1,0 +1,98 @@
+"""JAX Lab tasks. Thin on purpose: parse the flags, call ``labkit``, turn its errors into a
+one-line message and an exit code (2 for bad input, 1 for a failed run, 130 for Ctrl-C).
+
+    invoke lab [--backend cpu] [--notebook NAME ...] [-p name=value ...]
+    invoke test
+    invoke bench
+    invoke notebooks
+"""
+
+from __future__ import annotations
+
+import functools
+import subprocess
+import sys
+
+from invoke import Collection, Exit, task
+
+from labkit import BACKENDS, LabError
+
+HELP_BACKEND = f"where JAX runs: {', '.join(BACKENDS)} (default: config jaxlab.backend, i.e. cpu)"
+
+
+def clear_errors(fn):
+    """Report labkit's errors as one line and an exit code, never as a traceback."""
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except LabError as err:
+            raise Exit(f"error: {err}", code=err.exit_code) from None
+        except KeyboardInterrupt:
+            raise Exit("interrupted", code=130) from None
+
+    return wrapper
+
+
+@task(
+    iterable=["notebook", "param"],
+    help={
+        "backend": HELP_BACKEND,
+        "notebook": "run only this notebook (name, number or path); repeatable",
+        "param": "notebook parameter as name=value, checked against the notebooks; repeatable",
+        "jobs": "notebooks run at once (default: the number of cores)",
+        "checks": "run the consistency checks (pytest) after the notebooks (default: on)",
+        "runtime": "where the lab runs: local (this Python)",
+        "out": "output folder (default: out/<backend>)",
+    },
+)
+@clear_errors
+def lab(c, backend=None, notebook=None, param=None, jobs=0, checks=True, runtime="local", out=None):
+    """Run the exercise notebooks and the consistency checks; write out/<backend>/."""
+    from labkit import params, runtimes, summary
+
+    backend = backend or c.config.jaxlab.backend
+    given = params.parse_assignments(param or [])
+    result = runtimes.get(runtime)(backend=backend, notebooks=notebook or [], given=given,
+                                   jobs=jobs or None, checks=checks, out=out)
+    summary.print_table(result)
+    if not result.ok:
+        raise Exit(f"lab failed on {backend}: see {result.out / 'summary.md'}", code=1)
+
+
+@task(help={"backend": HELP_BACKEND, "pytest_args": "extra arguments for pytest, e.g. '-k vmap -x'"})
+@clear_errors
+def test(c, backend=None, pytest_args=""):
+    """Run the whole test suite: consistency checks, runner tests, every notebook in smoke mode."""
+    backend = backend or c.config.jaxlab.backend
+    result = c.run(f"{sys.executable} -m pytest --backend {backend} {pytest_args}", pty=False, warn=True)
+    if result.exited:
+        raise Exit(code=result.exited)
+
+
+@task(help={"backend": HELP_BACKEND, "smoke": "small sizes (default: full sizes, as invoke lab)",
+            "jobs": "notebooks run at once in the lab (default: the number of cores)"})
+@clear_errors
+def bench(c, backend=None, smoke=False, jobs=0):
+    """Time the lab's notebook phase against running the notebooks one by one with papermill's CLI."""
+    from labkit import bench as bench_mod
+
+    bench_mod.notebook_phase(backend or c.config.jaxlab.backend, smoke=smoke, jobs=jobs or None)
+
+
+@task
+@clear_errors
+def notebooks(c):
+    """List the notebooks and the parameters each accepts."""
+    from labkit import params, paths
+
+    for nb in paths.notebook_paths():
+        print(nb.stem)
+        for name, p in params.declared(nb).items():
+            print(f"  -p {name}={p['default']:<12} {p['type']:<5}  {p['help']}")
+
+
+ns = Collection(lab, test, bench, notebooks)
+# Defaults live in config so INVOKE_JAXLAB_BACKEND=cuda (or an invoke.yaml) changes them.
+ns.configure({"jaxlab": {"backend": "cpu"}})
