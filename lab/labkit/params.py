@@ -74,7 +74,7 @@ def convert(notebook: str, name: str, kind: str, text) -> object:
     except KeyError:
         raise UsageError(f"{notebook}: parameter {name!r} has type {kind}, which -p cannot set") from None
     except ValueError:
-        allowed = "true or false" if kind == "bool" else f"a {kind}"
+        allowed = {"bool": "true or false", "int": "an int"}.get(kind, f"a {kind}")
         raise UsageError(f"{notebook}: parameter {name!r} expects {allowed}, got {text!r}") from None
 
 

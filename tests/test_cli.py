@@ -1,0 +1,69 @@
+"""Bad input on the command line: one line on stderr that says what is wrong and what is
+allowed, exit code 2, and nothing written."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from labkit import BACKENDS, paths
+
+
+def invoke(*args: str, cwd=paths.ROOT) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "invoke", *args], cwd=cwd, capture_output=True, text=True, timeout=120)
+
+
+@pytest.mark.parametrize("args,expected", [
+    (["lab", "--backend", "gpu"], "unknown backend 'gpu'; valid backends: cpu, cuda, tpu"),
+    (["lab", "-n", "99_nothing"], "unknown notebook '99_nothing'; available: "),
+    (["lab", "-p", "seed"], "malformed parameter 'seed'"),
+    (["lab", "-p", "no_such_parameter=1"], "unknown parameter 'no_such_parameter'"),
+    (["lab", "-p", "seed=one"], "parameter 'seed' expects an int, got 'one'"),
+    (["lab", "-p", "backend=tpu"], "set by the lab itself"),
+    (["lab", "--runtime", "cloud"], "unknown runtime 'cloud'; valid runtimes: local"),
+])
+def test_bad_input_is_one_line_and_exit_2(tmp_path, args, expected):
+    result = invoke(*args, "--out", str(tmp_path / "out"))
+    assert result.returncode == 2, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: ") and expected in lines[0], result.stderr
+    assert not list(tmp_path.iterdir())
+
+
+@pytest.mark.parametrize("name", [n for n, b in BACKENDS.items() if b.device_globs and not b.device_present()])
+def test_accelerator_backend_without_its_device_is_refused(tmp_path, name):
+    result = invoke("lab", "--backend", name, "--out", str(tmp_path / "out"))
+    assert result.returncode == 2
+    assert f"backend '{name}' needs" in result.stderr and "no such device" in result.stderr
+    assert not list(tmp_path.iterdir())
+
+
+@pytest.mark.parametrize("name", [n for n, b in BACKENDS.items() if b.platform != "cpu"])
+def test_jax_refuses_to_fall_back_to_cpu(name):
+    """Even past the device check, labkit.setup stops rather than run a cuda/tpu lab on the CPU."""
+    if BACKENDS[name].device_present():
+        pytest.skip(f"a {name} device is present on this machine")
+    result = subprocess.run([sys.executable, "-c", f"import labkit; labkit.setup({name!r})"],
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode != 0
+    assert f"backend '{name}' asked for" in result.stderr
+
+
+@pytest.mark.parametrize("name", [n for n, b in BACKENDS.items() if b.platform != "cpu"])
+def test_checks_session_fails_loudly_without_the_device(name):
+    if BACKENDS[name].device_present():
+        pytest.skip(f"a {name} device is present on this machine")
+    result = subprocess.run([sys.executable, "-m", "pytest", "--backend", name, "-m", "consistency", "-q",
+                             "-p", "no:cacheprovider"], cwd=paths.ROOT, capture_output=True, text=True, timeout=120)
+    assert result.returncode == pytest.ExitCode.USAGE_ERROR
+    assert f"backend '{name}' asked for" in result.stderr
+
+
+def test_notebooks_task_lists_every_notebook_and_its_parameters():
+    result = invoke("notebooks")
+    assert result.returncode == 0
+    for nb in paths.notebook_paths():
+        assert nb.stem in result.stdout
+    assert "-p seed=" in result.stdout

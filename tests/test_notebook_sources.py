@@ -1,0 +1,61 @@
+"""The committed notebooks: no outputs, the shared parameters cell, solutions marked for the
+learner handouts, and results recorded under the notebook's own name."""
+
+from __future__ import annotations
+
+import re
+
+import nbformat
+import pytest
+
+from labkit import params, paths
+
+NOTEBOOKS = paths.notebook_paths()
+ids = [nb.stem for nb in NOTEBOOKS]
+
+
+def test_the_lab_has_its_numbered_notebooks():
+    assert len(NOTEBOOKS) >= 9
+    numbers = [nb.stem[:2] for nb in NOTEBOOKS]
+    assert numbers == [f"{i:02d}" for i in range(1, len(NOTEBOOKS) + 1)]
+
+
+@pytest.mark.parametrize("nb", NOTEBOOKS, ids=ids)
+def test_committed_notebook_carries_no_outputs(nb):
+    cells = nbformat.read(nb, as_version=4).cells
+    dirty = [i for i, c in enumerate(cells, 1)
+             if c.cell_type == "code" and (c.outputs or c.execution_count is not None)]
+    assert not dirty, f"{nb.name}: cells {dirty} carry outputs; clear them before committing"
+
+
+@pytest.mark.parametrize("nb", NOTEBOOKS, ids=ids)
+def test_parameters_cell_declares_core_parameters_with_types_and_help(nb):
+    decl = params.declared(nb)
+    for name in params.CORE:
+        assert name in decl, f"{nb.name} lacks parameter {name}"
+    for name, p in decl.items():
+        assert p["type"] in params.CONVERTERS, f"{nb.name}: {name} has type {p['type']}"
+        assert p["help"].strip(), f"{nb.name}: {name} has no # help comment"
+
+
+@pytest.mark.parametrize("nb", NOTEBOOKS, ids=ids)
+def test_solutions_are_marked_in_pairs(nb):
+    cells = nbformat.read(nb, as_version=4).cells
+    exercises = 0
+    for i, c in enumerate(cells, 1):
+        begins = len(re.findall(r"^\s*### BEGIN SOLUTION\s*$", c.source, re.M))
+        ends = len(re.findall(r"^\s*### END SOLUTION\s*$", c.source, re.M))
+        assert begins == ends, f"{nb.name} cell {i}: {begins} BEGIN vs {ends} END markers"
+        exercises += begins
+    assert exercises >= 3, f"{nb.name}: only {exercises} exercises"
+
+
+@pytest.mark.parametrize("nb", NOTEBOOKS, ids=ids)
+def test_jax_is_set_up_before_use_and_results_are_saved_under_the_notebook_name(nb):
+    code = [c.source for c in nbformat.read(nb, as_version=4).cells if c.cell_type == "code"]
+    text = "\n".join(code)
+    setup = text.find("labkit.setup(backend)")
+    assert setup != -1, f"{nb.name} never calls labkit.setup(backend)"
+    assert text.find("import jax.numpy") == -1 or text.find("import jax.numpy") > setup
+    assert f'Recorder("{nb.stem}"' in text
+    assert code[-1].strip().endswith("rec.save()")

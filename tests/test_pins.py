@@ -1,0 +1,37 @@
+"""Versions are pinned in one place (pyproject.toml) and the backend registry agrees with it."""
+
+from __future__ import annotations
+
+import re
+import tomllib
+
+import pytest
+
+from labkit import BACKENDS, paths
+
+PROJECT = tomllib.loads((paths.ROOT / "pyproject.toml").read_text())["project"]
+REQUIREMENT = re.compile(r"^(?P<name>[A-Za-z0-9_.-]+)(\[(?P<extra>[^\]]+)\])?==(?P<version>[^\s;]+)$")
+
+
+def all_requirements():
+    yield from PROJECT["dependencies"]
+    for reqs in PROJECT["optional-dependencies"].values():
+        yield from reqs
+
+
+@pytest.mark.parametrize("req", list(all_requirements()))
+def test_every_requirement_is_pinned_exactly(req):
+    assert REQUIREMENT.match(req), f"{req!r} is not pinned with =="
+
+
+def test_one_jax_version_everywhere():
+    versions = {m["version"] for r in all_requirements() if (m := REQUIREMENT.match(r)) and m["name"] in ("jax", "jaxlib")}
+    assert len(versions) == 1, versions
+
+
+@pytest.mark.parametrize("name", [n for n, b in BACKENDS.items() if b.pip_extra])
+def test_backend_extra_installs_its_jax_plugin(name):
+    backend = BACKENDS[name]
+    extra = PROJECT["optional-dependencies"].get(backend.pip_extra)
+    assert extra, f"pyproject.toml has no extra {backend.pip_extra!r} for backend {name}"
+    assert any(r.startswith(backend.jax_extra + "==") for r in extra), (extra, backend.jax_extra)
