@@ -10,7 +10,6 @@ one-line message and an exit code (2 for bad input, 1 for a failed run, 130 for 
 from __future__ import annotations
 
 import functools
-import subprocess
 import sys
 
 from invoke import Collection, Exit, task

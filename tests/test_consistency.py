@@ -16,8 +16,8 @@ rounding is measured. Every bound comes from ``labkit.tolerance`` through
 from __future__ import annotations
 
 import functools
-import math
-from typing import Any, Callable, NamedTuple
+from collections.abc import Callable
+from typing import Any, NamedTuple
 
 import haiku as hk
 import jax

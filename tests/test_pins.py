@@ -25,7 +25,8 @@ def test_every_requirement_is_pinned_exactly(req):
 
 
 def test_one_jax_version_everywhere():
-    versions = {m["version"] for r in all_requirements() if (m := REQUIREMENT.match(r)) and m["name"] in ("jax", "jaxlib")}
+    matches = [REQUIREMENT.match(r) for r in all_requirements()]
+    versions = {m["version"] for m in matches if m and m["name"] in ("jax", "jaxlib")}
     assert len(versions) == 1, versions
 
 

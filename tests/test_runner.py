@@ -29,6 +29,10 @@ def processes_under(folder: Path) -> list[psutil.Process]:
     return found
 
 
+def kernels_under(folder: Path) -> list[psutil.Process]:
+    return [p for p in processes_under(folder) if "ipykernel" in " ".join(p.cmdline())]
+
+
 def test_broken_notebook_is_reported_with_its_cell_and_others_are_kept(tmp_path):
     out = tmp_path / "out"
     lab = runner.run_lab("cpu", [str(FIXTURES / "01_ok.ipynb"), str(FIXTURES / "02_broken.ipynb")],
@@ -70,7 +74,7 @@ def test_ctrl_c_stops_kernels_and_keeps_previous_output(tmp_path):
     proc = subprocess.Popen(cmd, cwd=paths.ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 60
     # Wait until the sleepy notebook's kernel is really running.
-    while time.monotonic() < deadline and not any("ipykernel" in " ".join(p.cmdline()) for p in processes_under(tmp_path)):
+    while time.monotonic() < deadline and not kernels_under(tmp_path):
         time.sleep(0.3)
     assert processes_under(tmp_path), "no kernel started within 60 s"
     proc.send_signal(signal.SIGINT)

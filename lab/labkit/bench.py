@@ -3,7 +3,6 @@ in timed tests."""
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 import sys
 import tempfile

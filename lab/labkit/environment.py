@@ -49,5 +49,5 @@ def describe(backend: str) -> dict:
         "python": platform.python_version(),
         "machine": platform.machine(),
         "lab_revision": lab_revision(),
-        "time": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        "time": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
     }

@@ -158,7 +158,8 @@ def execute_notebooks(run: Plan, staging: Path, jobs: int, timeout: float = NOTE
             outcome = Outcome(nb.stem, "cancelled", seconds)
         else:
             lines = log_file.read_text().strip().splitlines()
-            outcome = Outcome(nb.stem, "failed", seconds, error=(lines[-1] if lines else f"exit code {proc.returncode}"))
+            error = lines[-1] if lines else f"worker exited with code {proc.returncode}"
+            outcome = Outcome(nb.stem, "failed", seconds, error=error)
         if progress:
             progress.update(task, completed=1, description=f"  {nb.stem} [{_STYLE[outcome.status]}]{outcome.status}[/]")
             progress.advance(overall)
@@ -227,7 +228,7 @@ def run_lab(backend: str = "cpu", notebooks: list[str] | tuple[str, ...] = (), g
     run = plan(backend, select_notebooks(notebooks), dict(given or {}))
     out = Path(out or paths.OUT / backend).resolve()
     jobs = min(jobs or cpu_count(), len(run.notebooks))
-    started = dt.datetime.now(dt.timezone.utc)
+    started = dt.datetime.now(dt.UTC)
     start = time.monotonic()
     out.parent.mkdir(parents=True, exist_ok=True)
     staging = out.with_name(f".{out.name}.partial-{os.getpid()}")
