@@ -63,6 +63,7 @@ class Recorder:
         self.values: dict[str, dict] = {}
         self.timings: dict[str, float] = {}
         self.facts: dict[str, object] = {}
+        self.metrics: dict[str, float] = {}
 
     def value(self, key: str, x) -> None:
         """An array (or scalar) result, compared across hardware by dtype tolerance."""
@@ -72,8 +73,14 @@ class Recorder:
         """A duration in seconds (a median of repeats); compared as ratios, never exactly."""
         self.timings[key] = float(seconds)
 
+    def metric(self, key: str, value: float) -> None:
+        """A hardware-dependent figure (a speedup, a bandwidth, a share of peak): reported side
+        by side across machines, never expected to match."""
+        self.metrics[key] = float(value)
+
     def fact(self, key: str, value) -> None:
-        """A plain JSON value: a count, a flag, a string (e.g. how many times f was traced)."""
+        """A plain JSON value that should be the same on any hardware: a count, a flag, a string
+        (e.g. how many times f was traced)."""
         json.dumps(value)  # refuse what cannot be recorded now, not at save time
         self.facts[key] = value
 
@@ -83,7 +90,7 @@ class Recorder:
         write_json(self.path, {
             "format": FORMAT, "notebook": self.notebook, "params": self.params,
             "environment": describe(self.params.get("backend", "cpu")),
-            "values": self.values, "timings": self.timings, "facts": self.facts,
+            "values": self.values, "timings": self.timings, "metrics": self.metrics, "facts": self.facts,
         })
         return self.path
 
