@@ -13,19 +13,24 @@ from rich.console import Console
 from rich.table import Table
 
 from . import paths, runner
+from .errors import LabError
 from .results import write_json
 
 
 def sequential_papermill(run: runner.Plan, workdir: Path) -> float:
     """Seconds to execute the plan's notebooks one after another with papermill's CLI."""
     results_dir = workdir / "results"
+    workdir.mkdir(parents=True)
     start = time.monotonic()
     for nb in run.notebooks:
         args = [arg for name, value in run.params[nb.stem].items()
                 for arg in ("-p", name, str(value))]
-        subprocess.run([sys.executable, "-m", "papermill", str(nb), str(workdir / nb.name),
-                        *args, "-p", "results_dir", str(results_dir), "--no-progress-bar"],
-                       check=True, capture_output=True, cwd=workdir)
+        done = subprocess.run([sys.executable, "-m", "papermill", str(nb), str(workdir / nb.name),
+                               *args, "-p", "results_dir", str(results_dir), "--no-progress-bar"],
+                              capture_output=True, text=True, cwd=workdir)
+        if done.returncode:
+            last = done.stderr.strip().splitlines()[-1:] or ["no output"]
+            raise LabError(f"papermill failed on {nb.stem}: {last[0]}")
     return time.monotonic() - start
 
 
