@@ -60,4 +60,6 @@ def test_named_backend_exceptions_only_loosen_their_backend():
         assert allowance.reason
         assert tolerance.tolerance(dtype, backend) >= tolerance.tolerance(dtype)
     assert tolerance.tolerance("float32", "cpu") == strict
-    assert tolerance.tolerance("float32", accumulates=True)[1] == strict[1] * tolerance.ACCUMULATION_FACTOR
+    assert tolerance.tolerance("float32", accumulates=True)[1] == strict[1] * tolerance.DEFAULT_ACCUMULATION_FACTOR
+    bf16 = tolerance.tolerance("bfloat16")
+    assert tolerance.tolerance("bfloat16", accumulates=True)[1] == bf16[1] * tolerance.ACCUMULATION_FACTOR["bfloat16"]

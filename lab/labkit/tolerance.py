@@ -51,9 +51,12 @@ EXCEPTIONS = {
     ),
 }
 
-# Comparisons that accumulate many float32 roundings (sums, matmuls, gradients of them) are
-# checked at this multiple of the elementwise bound.
-ACCUMULATION_FACTOR = 100.0
+# Results that accumulate many roundings (sums, matmuls, scans, gradients) are checked at a
+# multiple of the elementwise bound. For the 8-bit-mantissa dtypes the bound is already coarse,
+# so a large multiple would let real errors through (a reversed batch order still passed
+# bfloat16 at 100x); measured worst cases on CPU: bfloat16 1.4e-2, float16 4e-4.
+ACCUMULATION_FACTOR = {"bfloat16": 5.0, "float16": 10.0}
+DEFAULT_ACCUMULATION_FACTOR = 100.0
 
 
 def tolerance(dtype, backend: str | None = None, accumulates: bool = False) -> tuple[float, float]:
@@ -64,5 +67,6 @@ def tolerance(dtype, backend: str | None = None, accumulates: bool = False) -> t
     if exc:
         atol, rtol = max(atol, exc.atol), max(rtol, exc.rtol)
     if accumulates:
-        atol, rtol = atol * ACCUMULATION_FACTOR, rtol * ACCUMULATION_FACTOR
+        factor = ACCUMULATION_FACTOR.get(name, DEFAULT_ACCUMULATION_FACTOR)
+        atol, rtol = atol * factor, rtol * factor
     return atol, rtol
