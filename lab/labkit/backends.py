@@ -9,6 +9,7 @@ checks that keep ``docker/`` and ``compose.yaml`` in step all read this table.
 from __future__ import annotations
 
 import glob
+import importlib.util
 from dataclasses import dataclass, field
 
 from .errors import UsageError
@@ -26,6 +27,8 @@ class Backend:
     container_args: tuple[str, ...] = ()
     env: dict[str, str] = field(default_factory=dict)
     simulated_devices: int = 0  # devices to simulate on CPU so collectives are real
+    # Modules one of which the platform's JAX plugin installs; empty for JAX's built-in CPU.
+    plugin_modules: tuple[str, ...] = ()
 
     @property
     def image(self) -> str:
@@ -35,8 +38,18 @@ class Backend:
     def service(self) -> str:
         return f"lab-{self.name}"
 
+    def plugin_installed(self) -> bool:
+        return not self.plugin_modules or any(_importable(m) for m in self.plugin_modules)
+
     def device_present(self) -> bool:
         return not self.device_globs or any(glob.glob(g) for g in self.device_globs)
+
+
+def _importable(module: str) -> bool:
+    try:
+        return importlib.util.find_spec(module) is not None
+    except ModuleNotFoundError:  # the parent package is missing
+        return False
 
 
 BACKENDS: dict[str, Backend] = {
@@ -60,6 +73,7 @@ BACKENDS: dict[str, Backend] = {
             container_args=("--gpus", "all"),
             # Several notebook kernels share one GPU; preallocating 75% each would starve them.
             env={"XLA_PYTHON_CLIENT_PREALLOCATE": "false"},
+            plugin_modules=("jax_plugins.xla_cuda13", "jax_plugins.xla_cuda12"),
         ),
         Backend(
             name="tpu",
@@ -70,6 +84,7 @@ BACKENDS: dict[str, Backend] = {
             device_globs=("/dev/accel[0-9]*", "/dev/vfio/[0-9]*"),
             # Cloud TPU VM practice: the TPU runtime needs the host's devices, network and a large /dev/shm.
             container_args=("--privileged", "--net=host", "--shm-size=16g"),
+            plugin_modules=("libtpu",),
         ),
     )
 }

@@ -24,6 +24,10 @@ def setup(backend_name: str):
     for key, value in backend.env.items():
         os.environ.setdefault(key, value)
 
+    if not backend.plugin_installed():
+        extra = f'pip install -e ".[{backend.pip_extra}]"'
+        raise BackendMismatch(f"backend {backend.name!r} asked for, but its JAX plugin ({backend.jax_extra}) "
+                              f"is not installed; {extra} installs it")
     import jax
 
     jax.config.update("jax_platforms", os.environ["JAX_PLATFORMS"])
@@ -32,7 +36,7 @@ def setup(backend_name: str):
         jax.config.update("jax_num_cpu_devices", backend.simulated_devices)
     try:
         found = jax.default_backend()
-    except RuntimeError as err:  # the plugin is missing or found no device
+    except (RuntimeError, AssertionError) as err:  # the plugin failed to load or found no device
         first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
         raise BackendMismatch(
             f"backend {backend.name!r} asked for, but JAX could not start platform "
