@@ -3,6 +3,7 @@ on it before any test runs, and a run that finds a different platform fails at o
 
 from __future__ import annotations
 
+import json
 import os
 
 import pytest
@@ -28,6 +29,16 @@ def pytest_configure(config):
 @pytest.fixture(scope="session")
 def backend(pytestconfig) -> str:
     return pytestconfig.getoption("backend")
+
+
+@pytest.fixture(scope="session")
+def smoke_run(tmp_path_factory, backend):
+    """The whole lab in smoke mode through the runner, once per session: (LabRun, results.json)."""
+    from labkit import runner
+
+    out = tmp_path_factory.mktemp("lab") / backend
+    lab = runner.run_lab(backend, [], {"smoke": "true"}, out=out, checks=False, show_progress=False)
+    return lab, json.loads((out / "results.json").read_text())
 
 
 @pytest.fixture(scope="session")

@@ -48,6 +48,7 @@ def describe(backend: str) -> dict:
         "numpy": _version("numpy"),
         "python": platform.python_version(),
         "machine": platform.machine(),
+        "lab_version": _version("jaxlab"),
         "lab_revision": lab_revision(),
         "time": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
     }

@@ -7,6 +7,7 @@ runner merges them with the run's metadata. The format is what ``invoke compare`
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import tempfile
@@ -65,9 +66,10 @@ class Recorder:
         self.facts: dict[str, object] = {}
         self.metrics: dict[str, float] = {}
 
-    def value(self, key: str, x) -> None:
-        """An array (or scalar) result, compared across hardware by dtype tolerance."""
-        self.values[key] = encode_array(x)
+    def value(self, key: str, x, accumulates: bool = False) -> None:
+        """An array (or scalar) result, compared across hardware by dtype tolerance;
+        ``accumulates`` marks sums, matmuls, scans and training, which get the looser bound."""
+        self.values[key] = encode_array(x) | {"accumulates": bool(accumulates)}
 
     def timing(self, key: str, seconds: float) -> None:
         """A duration in seconds (a median of repeats); compared as ratios, never exactly."""
@@ -95,10 +97,22 @@ class Recorder:
         return self.path
 
 
-def merge(results_dir: Path, run: dict) -> dict:
-    """One run's results: the runner's ``run`` metadata plus every notebook's record."""
+def source_digest(notebook: Path) -> str:
+    """A digest of a notebook's code: runs are comparable only if they ran the same code."""
+    import nbformat
+
+    cells = nbformat.read(notebook, as_version=4).cells
+    code = "\n\0".join(c.source for c in cells if c.cell_type == "code")
+    return hashlib.sha256(code.encode()).hexdigest()[:16]
+
+
+def merge(results_dir: Path, run: dict, digests: dict[str, str] | None = None) -> dict:
+    """One run's results: the runner's ``run`` metadata plus every notebook's record, each with
+    the digest of the notebook source it came from."""
     notebooks = {}
     for path in sorted(results_dir.glob("*.json")):
         notebooks[path.stem] = json.loads(path.read_text())
+        if digests and path.stem in digests:
+            notebooks[path.stem]["source_digest"] = digests[path.stem]
     environment = next(iter(notebooks.values()))["environment"] if notebooks else {}
     return {"format": FORMAT, "run": run, "environment": environment, "notebooks": notebooks}

@@ -28,7 +28,7 @@ from . import params as params_mod
 from . import paths, processes
 from .backends import get_backend, require_device
 from .errors import LabError, UsageError
-from .results import merge, write_json
+from .results import merge, source_digest, write_json
 
 NOTEBOOK_TIMEOUT = 900.0  # seconds for one notebook, kernel start included
 CHECKS_TIMEOUT = 900.0
@@ -257,7 +257,8 @@ def run_lab(backend: str = "cpu", notebooks: list[str] | tuple[str, ...] = (), g
     lab = LabRun(backend, out, outcomes, check, round(time.monotonic() - start, 2), run.given)
     meta = {"backend": backend, "params": run.given, "jobs": jobs, "started": started.isoformat(timespec="seconds"),
             "seconds": lab.seconds, "ok": lab.ok, "steps": [asdict(o) for o in lab.steps]}
-    write_json(staging / "results.json", merge(staging / "results", meta))
+    digests = {nb.stem: source_digest(nb) for nb in run.notebooks}
+    write_json(staging / "results.json", merge(staging / "results", meta, digests))
     from .summary import write_markdown
 
     write_markdown(lab, staging / "summary.md")
