@@ -42,22 +42,64 @@ def clear_errors(fn):
         "param": "notebook parameter as name=value, checked against the notebooks; repeatable",
         "jobs": "notebooks run at once (default: the number of cores)",
         "checks": "run the consistency checks (pytest) after the notebooks (default: on)",
-        "runtime": "where the lab runs: local (this Python)",
+        "runtime": "auto (docker if an engine answers, else local), docker (in the backend's image) "
+                   "or local (this Python)",
         "out": "output folder (default: out/<backend>)",
     },
 )
 @clear_errors
-def lab(c, backend=None, notebook=None, param=None, jobs=0, checks=True, runtime="local", out=None):
+def lab(c, backend=None, notebook=None, param=None, jobs=0, checks=True, runtime="auto", out=None):
     """Run the exercise notebooks and the consistency checks; write out/<backend>/."""
-    from labkit import params, runtimes, summary
+    from labkit import containers, params, runner, runtimes, summary
 
     backend = backend or c.config.jaxlab.backend
     given = params.parse_assignments(param or [])
-    result = runtimes.get(runtime)(backend=backend, notebooks=notebook or [], given=given,
-                                   jobs=jobs or None, checks=checks, out=out)
+    engine = containers.Engine.from_config(c.config)
+    # Everything is checked here, on the host, before any image is built or kernel started.
+    runner.plan(backend, runner.select_notebooks(notebook or []), given, check_device=False)
+    where, notice = runtimes.resolve(runtime, engine)
+    if notice:
+        print(f"notice: {notice}", file=sys.stderr)
+    if where == "docker":
+        containers.build(engine, backend, quiet=True)
+        code = containers.run_lab(engine, backend, notebook or [], given, out, jobs or None, checks)
+        if code:
+            raise Exit(f"lab failed on {backend} in {containers.get_backend(backend).image} (exit {code})",
+                       code=code)
+        return
+    result = runner.run_lab(backend, notebook or [], given, out=out, jobs=jobs or None, checks=checks)
     summary.print_table(result)
     if not result.ok:
         raise Exit(f"lab failed on {backend}: see {result.out / 'summary.md'}", code=1)
+
+
+@task(help={"backend": HELP_BACKEND, "lock": "lock file variant, e.g. cuda12 for NVIDIA drivers < 580"})
+@clear_errors
+def build(c, backend=None, lock=None):
+    """Build the backend's image: jaxlab:<backend> and jaxlab:<backend>-jax<version>."""
+    from labkit import containers
+
+    backend = backend or c.config.jaxlab.backend
+    containers.build(containers.Engine.from_config(c.config), backend, lock)
+    print(" ".join(containers.tags(containers.get_backend(backend))))
+
+
+@task(help={"backend": HELP_BACKEND, "port": "port on 127.0.0.1 (default 8888)"})
+@clear_errors
+def jupyter(c, backend=None, port=8888):
+    """JupyterLab in the backend's image on 127.0.0.1, token required; prints the URL."""
+    from labkit import containers
+
+    containers.jupyter(containers.Engine.from_config(c.config), backend or c.config.jaxlab.backend, port)
+
+
+@task(help={"backend": HELP_BACKEND})
+@clear_errors
+def shell(c, backend=None):
+    """A shell in the backend's image, with out/ mounted."""
+    from labkit import containers
+
+    containers.shell(containers.Engine.from_config(c.config), backend or c.config.jaxlab.backend)
 
 
 @task(help={"backend": HELP_BACKEND, "pytest_args": "extra arguments for pytest, e.g. '-k vmap -x'"})
@@ -80,6 +122,16 @@ def bench(c, backend=None, smoke=False, jobs=0):
     bench_mod.notebook_phase(backend or c.config.jaxlab.backend, smoke=smoke, jobs=jobs or None)
 
 
+@task(help={"name": "only this lock (cpu, cuda, cuda12, tpu); default all"})
+@clear_errors
+def lock(c, name=None):
+    """Regenerate the images' hashed lock files (docker/locks/) from pyproject.toml's pins."""
+    from labkit import locks
+
+    for path in locks.generate([name] if name else None):
+        print(f"wrote {path.relative_to(locks.paths.ROOT)}")
+
+
 @task
 @clear_errors
 def notebooks(c):
@@ -92,6 +144,11 @@ def notebooks(c):
             print(f"  -p {name}={p['default']:<12} {p['type']:<5}  {p['help']}")
 
 
-ns = Collection(lab, test, bench, notebooks)
+ns = Collection(lab, test, bench, build, jupyter, shell, lock, notebooks)
 # Defaults live in config so INVOKE_JAXLAB_BACKEND=cuda (or an invoke.yaml) changes them.
-ns.configure({"jaxlab": {"backend": "cpu"}})
+ns.configure({"jaxlab": {
+    "backend": "cpu",
+    "engine": "docker",  # or podman, or a path such as /usr/bin/docker
+    "build_args": "",  # extra arguments for every image build, e.g. "--network host"
+    "run_args": "",  # extra arguments for every container run
+}})

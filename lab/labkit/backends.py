@@ -30,6 +30,10 @@ class Backend:
     # Modules one of which the platform's JAX plugin installs; empty for JAX's built-in CPU.
     plugin_modules: tuple[str, ...] = ()
 
+    # Lock files (docker/locks/<name>.txt) this backend's image can be built from; the first is
+    # the default. Each is generated from pyproject.toml's extras of the same name.
+    locks: tuple[str, ...] = ()
+
     @property
     def image(self) -> str:
         return f"jaxlab:{self.name}"
@@ -62,6 +66,7 @@ BACKENDS: dict[str, Backend] = {
             pip_extra="",
             description="any x86_64 or arm64 machine; 8 simulated devices",
             simulated_devices=8,
+            locks=("cpu",),
         ),
         Backend(
             name="cuda",
@@ -74,6 +79,8 @@ BACKENDS: dict[str, Backend] = {
             # Several notebook kernels share one GPU; preallocating 75% each would starve them.
             env={"XLA_PYTHON_CLIENT_PREALLOCATE": "false"},
             plugin_modules=("jax_plugins.xla_cuda13", "jax_plugins.xla_cuda12"),
+            # cuda12 wheels for hosts whose driver is older than 580 (>= 525).
+            locks=("cuda", "cuda12"),
         ),
         Backend(
             name="tpu",
@@ -85,6 +92,7 @@ BACKENDS: dict[str, Backend] = {
             # Cloud TPU VM practice: the TPU runtime needs the host's devices, network and a large /dev/shm.
             container_args=("--privileged", "--net=host", "--shm-size=16g"),
             plugin_modules=("libtpu",),
+            locks=("tpu",),
         ),
     )
 }

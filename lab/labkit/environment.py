@@ -8,6 +8,7 @@ import platform
 import subprocess
 from importlib import metadata
 
+from . import __version__
 from .paths import ROOT
 
 
@@ -29,7 +30,7 @@ def lab_revision() -> str:
                                capture_output=True, text=True, timeout=10).stdout.strip()
         return head + ("-dirty" if dirty else "")
     except (OSError, subprocess.SubprocessError):
-        return _version("jaxlab") or "unknown"
+        return __version__
 
 
 def describe(backend: str) -> dict:
@@ -48,7 +49,7 @@ def describe(backend: str) -> dict:
         "numpy": _version("numpy"),
         "python": platform.python_version(),
         "machine": platform.machine(),
-        "lab_version": _version("jaxlab"),
+        "lab_version": __version__,
         "lab_revision": lab_revision(),
         "time": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
     }

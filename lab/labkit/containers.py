@@ -1,0 +1,174 @@
+"""The container runtime: build a backend's image and run the same runner inside it.
+
+The engine (``docker`` or ``podman``) and extra build/run arguments come from invoke's config
+(``jaxlab.engine``, ``jaxlab.build_args``, ``jaxlab.run_args``, or ``INVOKE_JAXLAB_*``), so
+machines without a bridge network or behind a proxy need no code change.
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+import shutil
+import subprocess
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from . import paths
+from .backends import Backend, get_backend, require_device
+from .environment import lab_revision
+from .errors import LabError, UsageError
+
+IMAGE_ROOT = "/home/lab/jaxlab"  # JAXLAB_ROOT inside the images (docker/Dockerfile)
+JAX_VERSION = "0.10.2"
+
+
+@dataclass
+class Engine:
+    command: str = "docker"
+    build_args: list[str] = field(default_factory=list)
+    run_args: list[str] = field(default_factory=list)
+
+    @classmethod
+    def from_config(cls, config) -> Engine:
+        section = config.get("jaxlab", {})
+        return cls(section.get("engine", "docker"), shlex.split(section.get("build_args", "")),
+                   shlex.split(section.get("run_args", "")))
+
+    def answers(self) -> bool:
+        if not shutil.which(self.command):
+            return False
+        done = subprocess.run([self.command, "version", "--format", "{{.Server.Version}}"],
+                              capture_output=True, text=True, timeout=30)
+        return done.returncode == 0 and bool(done.stdout.strip())
+
+    def require(self) -> None:
+        if not self.answers():
+            raise UsageError(f"no container engine answers ({self.command!r}); start one, or run in this "
+                             f"Python with --runtime local")
+
+
+def tags(backend: Backend) -> list[str]:
+    return [backend.image, f"{backend.image}-jax{JAX_VERSION}"]
+
+
+def pip_cert() -> Path | None:
+    """The CA bundle pip must trust (corporate proxies, intercepting TLS), if one is set."""
+    for var in ("PIP_CERT", "SSL_CERT_FILE"):
+        value = os.environ.get(var)
+        if value and Path(value).is_file():
+            return Path(value)
+    return None
+
+
+def build_command(engine: Engine, backend: Backend, lock: str | None = None) -> list[str]:
+    lock = lock or backend.locks[0]
+    if lock not in backend.locks:
+        raise UsageError(f"backend {backend.name!r} has no lock {lock!r}; valid: {', '.join(backend.locks)}")
+    cmd = [engine.command, "build", "-f", str(paths.ROOT / "docker" / "Dockerfile"),
+           "--build-arg", f"BACKEND={backend.name}", "--build-arg", f"LOCK={lock}",
+           "--build-arg", f"JAXLAB_REVISION={lab_revision()}"]
+    for tag in tags(backend):
+        cmd += ["-t", tag]
+    if cert := pip_cert():
+        # A BuildKit secret: mounted for the pip step only, never written to a layer.
+        cmd += ["--secret", f"id=pip_cert,src={cert}"]
+    return cmd + engine.build_args + [str(paths.ROOT)]
+
+
+def build(engine: Engine, backend_name: str, lock: str | None = None, quiet: bool = False) -> None:
+    backend = get_backend(backend_name)
+    engine.require()
+    env = dict(os.environ, DOCKER_BUILDKIT="1")
+    done = subprocess.run(build_command(engine, backend, lock), env=env,
+                          stdout=subprocess.DEVNULL if quiet else None)
+    if done.returncode:
+        raise LabError(f"building {backend.image} failed (exit {done.returncode})")
+
+
+def require_gpu_runtime(engine: Engine) -> None:
+    done = subprocess.run([engine.command, "info", "--format", "{{json .Runtimes}}"],
+                          capture_output=True, text=True, timeout=30)
+    hooks = any(shutil.which(t) for t in ("nvidia-container-runtime-hook", "nvidia-ctk"))
+    if "nvidia" not in done.stdout and not hooks:
+        raise UsageError("backend 'cuda' needs the NVIDIA container toolkit, but the engine has no nvidia "
+                         "runtime; install nvidia-container-toolkit, or use --runtime local")
+
+
+def run_command(engine: Engine, backend: Backend, inner: list[str], mounts: dict[Path, str] | None = None,
+                interactive: bool = False, name: str | None = None, extra: list[str] | None = None) -> list[str]:
+    cmd = [engine.command, "run", "--rm"]
+    if interactive:
+        cmd += ["-it"]
+    if name:
+        cmd += ["--name", name]
+    for host, inside in (mounts or {}).items():
+        cmd += ["-v", f"{host}:{inside}"]
+    return cmd + list(backend.container_args) + engine.run_args + (extra or []) + [backend.image] + inner
+
+
+def as_invoking_user() -> list[str]:
+    """Run as the host user, so what the container writes on the host belongs to them."""
+    return ["--user", f"{os.getuid()}:{os.getgid()}", "-e", "HOME=/tmp"]
+
+
+def check_backend(engine: Engine, backend: Backend) -> None:
+    engine.require()
+    if backend.name == "cuda":
+        require_gpu_runtime(engine)
+    if backend.name == "tpu":
+        require_device(backend)  # the TPU VM's devices are passed through with --privileged
+
+
+def run_lab(engine: Engine, backend_name: str, notebooks: list[str], given: dict, out: Path | None,
+            jobs: int | None, checks: bool) -> int:
+    """``invoke lab`` inside the image; results land in the host's out/<backend>/. Returns the exit code."""
+    backend = get_backend(backend_name)
+    check_backend(engine, backend)
+    out = Path(out or paths.OUT / backend.name).resolve()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    inner = ["invoke", "lab", "--runtime", "local", "--backend", backend.name,
+             "--out", f"{IMAGE_ROOT}/out/{out.name}"]
+    for nb in notebooks:
+        inner += ["-n", nb]
+    for name, value in given.items():
+        inner += ["-p", f"{name}={value}"]
+    if jobs:
+        inner += ["--jobs", str(jobs)]
+    if not checks:
+        inner += ["--no-checks"]
+    name = f"jaxlab-{backend.name}-{os.getpid()}"
+    cmd = run_command(engine, backend, inner, {out.parent: f"{IMAGE_ROOT}/out"}, name=name, extra=as_invoking_user())
+    proc = subprocess.Popen(cmd)
+    try:
+        return proc.wait()
+    except KeyboardInterrupt:
+        subprocess.run([engine.command, "stop", "-t", "20", name], capture_output=True)
+        proc.wait()
+        raise
+
+
+
+def jupyter(engine: Engine, backend_name: str, port: int = 8888) -> None:
+    """JupyterLab in the image, published on 127.0.0.1 only, with a token."""
+    import secrets
+
+    backend = get_backend(backend_name)
+    check_backend(engine, backend)
+    token = os.environ.get("JUPYTER_TOKEN") or secrets.token_hex(24)
+    out = paths.OUT.resolve()
+    out.mkdir(parents=True, exist_ok=True)
+    cmd = run_command(engine, backend, ["jupyter", "lab", "--ip=0.0.0.0", f"--port={port}", "--no-browser",
+                                        f"--ServerApp.root_dir={IMAGE_ROOT}/lab"],
+                      {out: f"{IMAGE_ROOT}/out"},
+                      extra=["-p", f"127.0.0.1:{port}:{port}", "-e", f"JUPYTER_TOKEN={token}"])
+    print(f"JupyterLab: http://127.0.0.1:{port}/lab?token={token}", flush=True)
+    subprocess.run(cmd)
+
+
+def shell(engine: Engine, backend_name: str) -> None:
+    backend = get_backend(backend_name)
+    engine.require()
+    out = paths.OUT.resolve()
+    out.mkdir(parents=True, exist_ok=True)
+    subprocess.run(run_command(engine, backend, ["bash"], {out: f"{IMAGE_ROOT}/out"}, interactive=True))
