@@ -166,7 +166,8 @@ def jupyter(engine: Engine, backend_name: str, port: int = 8888) -> None:
     out = paths.OUT.resolve()
     out.mkdir(parents=True, exist_ok=True)
     # On the host's own network (TPU VMs, engines without a bridge) listen on its loopback only.
-    host_net = any(a in ("--net=host", "--network=host", "host") for a in backend.container_args + tuple(engine.run_args))
+    args = list(backend.container_args) + engine.run_args
+    host_net = any(a in ("--net=host", "--network=host", "host") for a in args)
     inner = ["jupyter", "lab", f"--ip={'127.0.0.1' if host_net else '0.0.0.0'}", "--no-browser",
              f"--ServerApp.root_dir={IMAGE_ROOT}/lab"]
     cmd = run_command(engine, backend, inner, {out: f"{IMAGE_ROOT}/out"},
