@@ -37,10 +37,12 @@ def setup(backend_name: str):
     try:
         found = jax.default_backend()
     except (RuntimeError, AssertionError) as err:  # the plugin failed to load or found no device
-        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        # JAX 0.10 reports a CUDA plugin that found no GPU as a bare AssertionError.
+        first = str(err).strip().splitlines()[0] if str(err).strip() else "its plugin found no usable device"
         raise BackendMismatch(
             f"backend {backend.name!r} asked for, but JAX could not start platform "
-            f"{backend.platform!r}: {first}"
+            f"{backend.platform!r}: {first} (is the device visible here? in a container: "
+            f"{' '.join(backend.container_args) or 'no extra flags'})"
         ) from err
     if found != backend.platform:
         raise BackendMismatch(

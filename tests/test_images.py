@@ -1,0 +1,162 @@
+"""The CPU image, for real: built with the project's own task, the lab run inside it, and the
+security defaults checked on a running container.
+
+These need a container engine. Where none answers they skip, unless JAXLAB_REQUIRE_ENGINE=1
+(CI sets it), which turns a missing engine into a failure.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from labkit import BACKENDS, containers, paths
+
+pytestmark = pytest.mark.container
+CPU = BACKENDS["cpu"]
+
+
+@pytest.fixture(scope="session")
+def engine() -> containers.Engine:
+    eng = containers.Engine.from_env()
+    if not eng.answers():
+        message = f"no container engine answers ({eng.command})"
+        if os.environ.get("JAXLAB_REQUIRE_ENGINE") == "1":
+            pytest.fail(message + " but JAXLAB_REQUIRE_ENGINE=1")
+        pytest.skip(message + "; set JAXLAB_REQUIRE_ENGINE=1 to make this a failure")
+    return eng
+
+
+@pytest.fixture(scope="session")
+def cpu_image(engine) -> str:
+    result = invoke("build", "--backend", "cpu")
+    assert result.returncode == 0, result.stderr[-2000:]
+    return CPU.image
+
+
+def invoke(*args: str, timeout: float = 900) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "invoke", *args], cwd=paths.ROOT, capture_output=True,
+                          text=True, timeout=timeout)
+
+
+def run_in_image(engine, image: str, *cmd: str, entrypoint: str | None = None) -> subprocess.CompletedProcess:
+    args = [engine.command, "run", "--rm", *engine.run_args]
+    if entrypoint:
+        args += ["--entrypoint", entrypoint]
+    return subprocess.run(args + [image, *cmd], capture_output=True, text=True, timeout=300)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_lab_passes_inside_the_cpu_image_and_output_belongs_to_the_invoking_user(cpu_image, tmp_path):
+    out = tmp_path / "out" / "cpu"
+    result = invoke("lab", "--backend", "cpu", "--runtime", "docker", "--out", str(out))
+    assert result.returncode == 0, (result.stdout + result.stderr)[-3000:]
+    results = json.loads((out / "results.json").read_text())
+    assert results["run"]["ok"] is True
+    assert results["environment"]["platform"] == "cpu" and results["environment"]["device_count"] == 8
+    assert len(results["notebooks"]) == len(paths.notebook_paths())
+    assert "checks" in (out / "summary.md").read_text()
+    owners = {p.stat().st_uid for p in out.rglob("*")} | {out.stat().st_uid}
+    assert owners == {os.getuid()}
+
+
+def test_container_runs_as_non_root(engine, cpu_image):
+    result = run_in_image(engine, cpu_image, "id", "-u")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "1000"
+
+
+def test_image_sets_its_platform_and_refuses_to_run_elsewhere(engine, cpu_image):
+    probe = "import os, labkit; print(os.environ['JAX_PLATFORMS']); labkit.setup('cpu')"
+    result = run_in_image(engine, cpu_image, "python3", "-c", probe)
+    assert result.returncode == 0 and result.stdout.strip() == "cpu", result.stderr
+
+
+def test_no_ca_bundle_or_secret_left_in_the_image(engine, cpu_image):
+    cert = containers.pip_cert()
+    history = subprocess.run([engine.command, "history", "--no-trunc", cpu_image], capture_output=True, text=True)
+    assert history.returncode == 0
+    assert "pip_cert" not in history.stdout.replace("id=pip_cert", "")  # only the mount flag names it
+    listing = run_in_image(engine, cpu_image, "sh", "-c", "ls /run/secrets 2>/dev/null; true")
+    assert listing.stdout.strip() == ""
+    if cert is None:
+        return
+    # Any file of the bundle's exact size must not be the bundle.
+    size = cert.stat().st_size
+    found = run_in_image(engine, cpu_image, "sh", "-c",
+                         f"find / -xdev -type f -size {size}c -exec sha256sum {{}} + 2>/dev/null; true")
+    import hashlib
+
+    digest = hashlib.sha256(cert.read_bytes()).hexdigest()
+    assert digest not in found.stdout
+
+
+@pytest.fixture()
+def jupyter_container(engine, cpu_image):
+    token, port = secrets.token_hex(16), free_port()
+    name = f"jaxlab-test-{port}"
+    publish = [] if "host" in " ".join(engine.run_args) else ["-p", f"127.0.0.1:{port}:{port}"]
+    started = subprocess.run([engine.command, "run", "-d", "--name", name, *engine.run_args, *publish,
+                              "-e", f"JUPYTER_TOKEN={token}", "-e", f"JUPYTER_PORT={port}", cpu_image],
+                             capture_output=True, text=True)
+    assert started.returncode == 0, started.stderr
+    try:
+        yield name, port, token
+    finally:
+        subprocess.run([engine.command, "rm", "-f", name], capture_output=True)
+
+
+def get(url: str) -> int:
+    try:
+        with urllib.request.urlopen(url, timeout=5) as response:
+            return response.status
+    except urllib.error.HTTPError as err:
+        return err.code
+
+
+def test_jupyterlab_requires_its_token_and_turns_healthy(engine, jupyter_container):
+    name, port, token = jupyter_container
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 120
+    status = None
+    while time.monotonic() < deadline:
+        try:
+            status = get(f"{base}/api/status?token={token}")
+            break
+        except OSError:
+            time.sleep(1)
+    assert status == 200, "JupyterLab did not answer /api/status with its token"
+    assert get(f"{base}/api/status") == 403
+    assert get(f"{base}/api/status?token=wrong-{token}") == 403
+    health = ""
+    while time.monotonic() < deadline:
+        health = subprocess.run([engine.command, "inspect", "--format", "{{.State.Health.Status}}", name],
+                                capture_output=True, text=True).stdout.strip()
+        if health == "healthy":
+            break
+        time.sleep(2)
+    assert health == "healthy"
+
+
+def test_dockerfile_default_command_is_jupyterlab_with_tini(engine, cpu_image):
+    inspect = subprocess.run([engine.command, "image", "inspect", cpu_image], capture_output=True, text=True)
+    config = json.loads(inspect.stdout)[0]["Config"]
+    assert config["Entrypoint"][0] == "tini"
+    assert config["Cmd"][:2] == ["jupyter", "lab"]
+    assert "JAX_PLATFORMS=cpu" in config["Env"]
+    assert Path("/home/lab/jaxlab").as_posix() in " ".join(config["Env"])
