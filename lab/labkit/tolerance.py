@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import ml_dtypes  # noqa: F401  (registers bfloat16 with NumPy, so results can name it)
 import numpy as np
 
 # dtype name -> (atol, rtol), as in jax/_src/public_test_util.py.
@@ -70,3 +71,37 @@ def tolerance(dtype, backend: str | None = None, accumulates: bool = False) -> t
         factor = ACCUMULATION_FACTOR.get(name, DEFAULT_ACCUMULATION_FACTOR)
         atol, rtol = atol * factor, rtol * factor
     return atol, rtol
+
+
+def allowance(dtype, backend: str | None) -> Allowance | None:
+    """The named exception that loosens ``dtype`` on ``backend``, if there is one."""
+    return EXCEPTIONS.get((backend, np.dtype(dtype).name)) if backend else None
+
+
+@dataclass(frozen=True)
+class Bound:
+    """The bound for comparing a result computed on several backends, and the named exceptions
+    that set it (empty when the dtype's default applies)."""
+
+    atol: float
+    rtol: float
+    allowances: tuple[Allowance, ...] = ()
+
+
+def between(dtype, backends, accumulates: bool = False) -> Bound:
+    """(atol, rtol) for comparing results of ``dtype`` computed on each of ``backends``.
+
+    Each backend's result is only as close to the truth as its own bound, so two backends agree
+    only to the looser of their bounds: the larger atol and the larger rtol of the two.
+    """
+    bounds = {b: tolerance(dtype, b, accumulates) for b in dict.fromkeys(backends)}
+    atol = max(a for a, _ in bounds.values())
+    rtol = max(r for _, r in bounds.values())
+    default = tolerance(dtype, None, accumulates)
+    setting = []
+    for backend, (a, r) in bounds.items():
+        exc = allowance(dtype, backend)
+        # Name an exception only where it loosened the bound and set the one used.
+        if exc and (a, r) != default and (a == atol or r == rtol):
+            setting.append(exc)
+    return Bound(atol, rtol, tuple(setting))
