@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import functools
 import sys
+from pathlib import Path
 
 from invoke import Collection, Exit, task
 
@@ -113,13 +114,52 @@ def test(c, backend=None, pytest_args=""):
 
 
 @task(help={"backend": HELP_BACKEND, "smoke": "small sizes (default: full sizes, as invoke lab)",
-            "jobs": "notebooks run at once in the lab (default: the number of cores)"})
+            "jobs": "notebooks run at once in the lab (default: the number of cores)",
+            "what": "notebooks (the runner vs papermill's CLI), images (sizes, rebuild, docker vs local) or all"})
 @clear_errors
-def bench(c, backend=None, smoke=False, jobs=0):
-    """Time the lab's notebook phase against running the notebooks one by one with papermill's CLI."""
+def bench(c, backend=None, smoke=False, jobs=0, what="notebooks"):
+    """Rerunnable figures: the notebook phase against papermill's CLI one by one; image sizes and times."""
     from labkit import bench as bench_mod
+    from labkit import containers
 
-    bench_mod.notebook_phase(backend or c.config.jaxlab.backend, smoke=smoke, jobs=jobs or None)
+    if what not in ("notebooks", "images", "all"):
+        raise Exit(f"error: unknown --what {what!r}; valid: notebooks, images, all", code=2)
+    if what in ("notebooks", "all"):
+        bench_mod.notebook_phase(backend or c.config.jaxlab.backend, smoke=smoke, jobs=jobs or None)
+    if what in ("images", "all"):
+        bench_mod.images(containers.Engine.from_config(c.config))
+
+
+@task(
+    positional=["baseline", "run"],
+    iterable=["also"],
+    help={"baseline": "the run the others are compared with: a run folder (out/cpu) or results file "
+                      "(tests/reference/cpu.json)",
+          "run": "the run to compare with the baseline",
+          "also": "a further run to compare with the baseline; repeatable",
+          "force": "compare runs of different lab versions, notebooks or parameters anyway (said in the report)",
+          "out": "report folder (default: out/compare)"},
+)
+@clear_errors
+def compare(c, baseline, run, also=None, force=False, out=None):
+    """Compare results across runs, e.g. `invoke compare out/cpu out/cuda`: tolerances, speedups, a report."""
+    from labkit import compare as compare_mod
+
+    runs = [baseline, run, *(also or [])]
+    result = compare_mod.run(runs, **({"out": Path(out)} if out else {}), force=force)
+    compare_mod.print_table(result)
+    if not result.ok:
+        raise Exit(f"inconsistent: {result.summary()}", code=1)
+
+
+@task(help={"backend": HELP_BACKEND, "name": "file name under tests/reference/ (default: the backend)"})
+@clear_errors
+def reference(c, backend=None, name=None):
+    """Regenerate tests/reference/<name>.json and <name>-smoke.json by running the lab here."""
+    from labkit import reference as reference_mod
+
+    for path in reference_mod.regenerate(backend or c.config.jaxlab.backend, name):
+        print(f"wrote {path}")
 
 
 @task(help={"name": "only this lock (cpu, cuda, cuda12, tpu); default all"})
@@ -144,7 +184,7 @@ def notebooks(c):
             print(f"  -p {name}={p['default']:<12} {p['type']:<5}  {p['help']}")
 
 
-ns = Collection(lab, test, bench, build, jupyter, shell, lock, notebooks)
+ns = Collection(lab, test, bench, build, jupyter, shell, compare, reference, lock, notebooks)
 # Defaults live in config so INVOKE_JAXLAB_BACKEND=cuda (or an invoke.yaml) changes them.
 ns.configure({"jaxlab": {
     "backend": "cpu",

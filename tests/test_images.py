@@ -160,3 +160,24 @@ def test_dockerfile_default_command_is_jupyterlab_with_tini(engine, cpu_image):
     assert config["Cmd"][:2] == ["jupyter", "lab"]
     assert "JAX_PLATFORMS=cpu" in config["Env"]
     assert Path("/home/lab/jaxlab").as_posix() in " ".join(config["Env"])
+
+
+ACCELERATORS = [name for name, b in BACKENDS.items() if b.plugin_modules]
+
+
+@pytest.mark.parametrize("name", ACCELERATORS)
+def test_accelerator_image_has_its_plugin_and_fails_loudly_without_the_device(engine, name):
+    if os.environ.get("JAXLAB_BUILD_ACCELERATOR_IMAGES") != "1":
+        pytest.skip("building the cuda/tpu images takes GBs; JAXLAB_BUILD_ACCELERATOR_IMAGES=1 turns it on (CI does)")
+    backend = BACKENDS[name]
+    built = invoke("build", "--backend", name, timeout=1800)
+    assert built.returncode == 0, built.stderr[-2000:]
+    modules = " or ".join(f"find_spec({m!r})" for m in backend.plugin_modules)
+    probe = f"from importlib.util import find_spec; import sys; sys.exit(0 if {modules} else 1)"
+    assert run_in_image(engine, backend.image, "python3", "-c", probe).returncode == 0, f"{name} plugin missing"
+    # No device in this container: JAX must refuse, never run the lab on the CPU.
+    started = run_in_image(engine, backend.image, "python3", "-c", f"import labkit; labkit.setup({name!r})")
+    assert started.returncode != 0
+    assert f"backend '{name}' asked for, but JAX could not start platform" in started.stderr
+    env = run_in_image(engine, backend.image, "printenv", "JAX_PLATFORMS")
+    assert env.stdout.strip() == ("cuda" if backend.platform == "gpu" else backend.platform)

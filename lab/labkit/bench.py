@@ -3,6 +3,8 @@ in timed tests."""
 
 from __future__ import annotations
 
+import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -61,4 +63,90 @@ def notebook_phase(backend: str = "cpu", smoke: bool = False, jobs: int | None =
     if failed:
         console.print(f"[red]notebooks failed in the lab runner: {', '.join(failed)}[/]")
     write_json(paths.OUT / "bench" / "notebook_phase.json", figures)
+    return figures
+
+
+def _image_size(engine, image: str) -> int:
+    done = subprocess.run([engine.command, "image", "inspect", "--format", "{{.Size}}", image],
+                          capture_output=True, text=True)
+    if done.returncode:
+        raise LabError(f"no image {image}: build it first (invoke build --backend {image.split(':')[1]})")
+    return int(done.stdout.strip())
+
+
+def _breakdown(engine, image: str) -> dict[str, int]:
+    """MB per part of the image: the Python packages by name (nvidia's per library), the rest."""
+    script = ("cd /opt/venv/lib/python3*/site-packages && du -sm nvidia/* jax_plugins jaxlib scipy* numpy* "
+              "2>/dev/null; du -sm --exclude=nvidia --exclude=jax_plugins --exclude=jaxlib --exclude='scipy*' "
+              "--exclude='numpy*' . | sed 's/\\t\\.$/\\tother packages/'; du -smx / 2>/dev/null | tail -1")
+    done = subprocess.run([engine.command, "run", "--rm", *engine.run_args, "--entrypoint", "sh", image, "-c", script],
+                          capture_output=True, text=True)
+    parts = {}
+    for line in done.stdout.splitlines():
+        size, _, name = line.partition("\t")
+        parts["whole filesystem" if name == "/" else name] = int(size)
+    return parts
+
+
+def _context_copy(dest: Path) -> Path:
+    """The build context (tracked files and the locks) in a folder of its own, to edit freely."""
+    files = subprocess.run(["git", "-C", str(paths.ROOT), "ls-files"], capture_output=True, text=True).stdout.split()
+    for rel in files + [str(p.relative_to(paths.ROOT)) for p in (paths.ROOT / "docker" / "locks").glob("*.txt")]:
+        target = dest / rel
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(paths.ROOT / rel, target)
+    return dest
+
+
+def _timed(cmd: list[str], **kwargs) -> float:
+    start = time.monotonic()
+    done = subprocess.run(cmd, capture_output=True, text=True, **kwargs)
+    if done.returncode:
+        raise LabError(f"{' '.join(cmd[:4])} ... failed: {(done.stderr.strip().splitlines() or ['?'])[-1]}")
+    return time.monotonic() - start
+
+
+def images(engine) -> dict:
+    """Image sizes (CUDA's broken down), the rebuild after a notebook edit, docker vs local lab time."""
+    from . import containers
+
+    console = Console()
+    engine.require()
+    env = dict(os.environ, DOCKER_BUILDKIT="1")
+    figures: dict = {"cpu_image_bytes": _image_size(engine, "jaxlab:cpu")}
+    try:
+        figures["cuda_image_bytes"] = _image_size(engine, "jaxlab:cuda")
+        figures["cuda_breakdown_mb"] = _breakdown(engine, "jaxlab:cuda")
+    except LabError as err:
+        console.print(f"[yellow]{err}[/]")
+    with tempfile.TemporaryDirectory(prefix="jaxlab-bench-") as tmp:
+        ctx = _context_copy(Path(tmp) / "ctx")
+        cmd = containers.build_command(engine, containers.get_backend("cpu"))
+        cmd = [a if a != str(paths.ROOT / "docker" / "Dockerfile") else str(ctx / "docker" / "Dockerfile") for a in cmd]
+        cmd = cmd[:-1] + [str(ctx)]
+        _timed(cmd, env=env)  # warm: every layer from the cache
+        notebook = sorted(ctx.glob("lab/[0-9][0-9]_*.ipynb"))[0]
+        notebook.write_text(notebook.read_text().replace('"cells": [', '"cells": [\n  ', 1))
+        figures["rebuild_after_notebook_edit_s"] = round(_timed(cmd, env=env), 1)
+        console.print("lab, local runtime ...")
+        figures["lab_local_s"] = round(_timed([sys.executable, "-m", "invoke", "lab", "--runtime", "local",
+                                                "--out", f"{tmp}/local/cpu"], cwd=paths.ROOT), 1)
+        console.print("lab, docker runtime ...")
+        figures["lab_docker_s"] = round(_timed([sys.executable, "-m", "invoke", "lab", "--runtime", "docker",
+                                                 "--out", f"{tmp}/docker/cpu"], cwd=paths.ROOT), 1)
+    figures["docker_over_local"] = round(figures["lab_docker_s"] / figures["lab_local_s"], 2)
+    table = Table(title="images")
+    for col in ("figure", "value", "target"):
+        table.add_column(col)
+    table.add_row("CPU image", f"{figures['cpu_image_bytes'] / 1e9:.2f} GB", "≤ 1.0 GB")
+    if "cuda_image_bytes" in figures:
+        table.add_row("CUDA image", f"{figures['cuda_image_bytes'] / 1e9:.2f} GB", "≤ 4.5 GB")
+        for part, mb in sorted(figures["cuda_breakdown_mb"].items(), key=lambda kv: -kv[1]):
+            table.add_row(f"  {part}", f"{mb} MB", "")
+    table.add_row("rebuild after editing a notebook", f"{figures['rebuild_after_notebook_edit_s']} s", "≤ 15 s")
+    table.add_row("lab, local runtime", f"{figures['lab_local_s']} s", "")
+    table.add_row("lab, docker runtime", f"{figures['lab_docker_s']} s", "")
+    table.add_row("docker / local", f"{figures['docker_over_local']}x", "≤ 1.3x")
+    console.print(table)
+    write_json(paths.OUT / "bench" / "images.json", figures)
     return figures
