@@ -11,6 +11,7 @@ import os
 import shlex
 import shutil
 import subprocess
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -87,9 +88,14 @@ def build(engine: Engine, backend_name: str, lock: str | None = None, quiet: boo
     backend = get_backend(backend_name)
     engine.require()
     env = dict(os.environ, DOCKER_BUILDKIT="1")
-    done = subprocess.run(build_command(engine, backend, lock), env=env,
-                          stdout=subprocess.DEVNULL if quiet else None)
+    if quiet:
+        print(f"building {backend.image} (cached layers are reused) ...", file=sys.stderr, flush=True)
+    # Quiet: the build log is kept, and only shown when the build fails.
+    done = subprocess.run(build_command(engine, backend, lock), env=env, text=True,
+                          capture_output=quiet)
     if done.returncode:
+        if quiet:
+            print(done.stderr[-4000:], file=sys.stderr)
         raise LabError(f"building {backend.image} failed (exit {done.returncode})")
 
 
@@ -120,11 +126,12 @@ def as_invoking_user() -> list[str]:
 
 
 def check_backend(engine: Engine, backend: Backend) -> None:
+    """The host must have the device (the container only sees what the host has) and, for
+    GPUs, the engine must be able to pass it through."""
+    require_device(backend)
     engine.require()
     if backend.name == "cuda":
         require_gpu_runtime(engine)
-    if backend.name == "tpu":
-        require_device(backend)  # the TPU VM's devices are passed through with --privileged
 
 
 def run_lab(engine: Engine, backend_name: str, notebooks: list[str], given: dict, out: Path | None,
