@@ -192,4 +192,5 @@ ns.configure({"jaxlab": {
     "engine": "docker",  # or podman, or a path such as /usr/bin/docker
     "build_args": "",  # extra arguments for every image build, e.g. "--network host"
     "run_args": "",  # extra arguments for every container run
+    "compose": "docker compose",  # or docker-compose, podman-compose
 }})

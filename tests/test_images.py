@@ -181,3 +181,33 @@ def test_accelerator_image_has_its_plugin_and_fails_loudly_without_the_device(en
     assert f"backend '{name}' asked for, but JAX could not start platform" in started.stderr
     env = run_in_image(engine, backend.image, "printenv", "JAX_PLATFORMS")
     assert env.stdout.strip() == ("cuda" if backend.platform == "gpu" else backend.platform)
+
+
+def test_compose_refuses_to_start_without_a_token(engine):
+    env = {k: v for k, v in os.environ.items() if k != "JUPYTER_TOKEN"}
+    result = subprocess.run([*engine.compose, "-f", str(paths.ROOT / "compose.yaml"), "--profile", "cpu", "config"],
+                            capture_output=True, text=True, env=env, cwd=paths.ROOT)
+    assert result.returncode != 0 and "set JUPYTER_TOKEN" in result.stdout + result.stderr
+
+
+def test_compose_cpu_profile_serves_jupyterlab_on_loopback_with_its_token(engine, cpu_image, tmp_path):
+    token, port = secrets.token_hex(16), free_port()
+    env = dict(os.environ, JUPYTER_TOKEN=token, JAXLAB_PORT=str(port))
+    compose = [*engine.compose, "-f", str(paths.ROOT / "compose.yaml"), "-p", f"jaxlabtest{port}", "--profile", "cpu"]
+    up = subprocess.run([*compose, "up", "-d", "--no-build"], capture_output=True, text=True, env=env, cwd=paths.ROOT)
+    try:
+        assert up.returncode == 0, up.stderr
+        ports = subprocess.run([*compose, "port", "lab-cpu", "8888"], capture_output=True, text=True, env=env,
+                               cwd=paths.ROOT)
+        assert ports.stdout.strip() == f"127.0.0.1:{port}"
+        base, status = f"http://127.0.0.1:{port}", None
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and status is None:
+            try:
+                status = get(f"{base}/api/status?token={token}")
+            except OSError:
+                time.sleep(1)
+        assert status == 200
+        assert get(f"{base}/api/status") == 403
+    finally:
+        subprocess.run([*compose, "down"], capture_output=True, env=env, cwd=paths.ROOT)

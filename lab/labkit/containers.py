@@ -29,19 +29,20 @@ class Engine:
     command: str = "docker"
     build_args: list[str] = field(default_factory=list)
     run_args: list[str] = field(default_factory=list)
+    compose: list[str] = field(default_factory=lambda: ["docker", "compose"])
 
     @classmethod
     def from_env(cls) -> Engine:
         """The engine as invoke's ``INVOKE_JAXLAB_*`` variables set it (for code run outside invoke)."""
         return cls.from_config({"jaxlab": {key: os.environ[f"INVOKE_JAXLAB_{key.upper()}"]
-                                           for key in ("engine", "build_args", "run_args")
+                                           for key in ("engine", "build_args", "run_args", "compose")
                                            if f"INVOKE_JAXLAB_{key.upper()}" in os.environ}})
 
     @classmethod
     def from_config(cls, config) -> Engine:
         section = config.get("jaxlab", {})
         return cls(section.get("engine", "docker"), shlex.split(section.get("build_args", "")),
-                   shlex.split(section.get("run_args", "")))
+                   shlex.split(section.get("run_args", "")), shlex.split(section.get("compose", "docker compose")))
 
     def answers(self) -> bool:
         if not shutil.which(self.command):
