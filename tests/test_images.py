@@ -159,6 +159,8 @@ def test_dockerfile_default_command_is_jupyterlab_with_tini(engine, cpu_image):
     assert config["Entrypoint"][0] == "tini"
     assert config["Cmd"][:2] == ["jupyter", "lab"]
     assert "JAX_PLATFORMS=cpu" in config["Env"]
+    assert config["Labels"][containers.LOCK_LABEL] == "cpu"  # a rebuild keeps the lock it was built from
+    assert containers.built_lock(engine, CPU) == "cpu"
     assert Path("/home/lab/jaxlab").as_posix() in " ".join(config["Env"])
 
 

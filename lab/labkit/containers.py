@@ -70,6 +70,17 @@ def pip_cert() -> Path | None:
     return None
 
 
+LOCK_LABEL = "org.jaxlab.lock"
+
+
+def built_lock(engine: Engine, backend: Backend) -> str | None:
+    """The lock the backend's existing image was built from, if there is one."""
+    done = subprocess.run([engine.command, "image", "inspect", "--format",
+                           f'{{{{ index .Config.Labels "{LOCK_LABEL}" }}}}', backend.image],
+                          capture_output=True, text=True)
+    return done.stdout.strip() or None if done.returncode == 0 else None
+
+
 def build_command(engine: Engine, backend: Backend, lock: str | None = None) -> list[str]:
     lock = lock or backend.locks[0]
     if lock not in backend.locks:
@@ -88,6 +99,8 @@ def build_command(engine: Engine, backend: Backend, lock: str | None = None) -> 
 def build(engine: Engine, backend_name: str, lock: str | None = None, quiet: bool = False) -> None:
     backend = get_backend(backend_name)
     engine.require()
+    # Without an explicit lock, a rebuild keeps the one the existing image was built from.
+    lock = lock or built_lock(engine, backend)
     env = dict(os.environ, DOCKER_BUILDKIT="1")
     if quiet:
         print(f"building {backend.image} (cached layers are reused) ...", file=sys.stderr, flush=True)
