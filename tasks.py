@@ -62,8 +62,6 @@ def lab(c, backend=None, notebook=None, param=None, jobs=0, checks=True, runtime
     if notice:
         print(f"notice: {notice}", file=sys.stderr)
     if where == "docker":
-        containers.check_backend(engine, containers.get_backend(backend))
-        containers.build(engine, backend, quiet=True)
         code = containers.run_lab(engine, backend, notebook or [], given, out, jobs or None, checks)
         if code:
             raise Exit(f"lab failed on {backend} in {containers.get_backend(backend).image} (exit {code})",

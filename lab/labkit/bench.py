@@ -121,9 +121,7 @@ def images(engine) -> dict:
         console.print(f"[yellow]{err}[/]")
     with tempfile.TemporaryDirectory(prefix="jaxlab-bench-") as tmp:
         ctx = _context_copy(Path(tmp) / "ctx")
-        cmd = containers.build_command(engine, containers.get_backend("cpu"))
-        cmd = [a if a != str(paths.ROOT / "docker" / "Dockerfile") else str(ctx / "docker" / "Dockerfile") for a in cmd]
-        cmd = cmd[:-1] + [str(ctx)]
+        cmd = containers.build_command(engine, containers.get_backend("cpu"), context=ctx)
         _timed(cmd, env=env)  # warm: every layer from the cache
         notebook = sorted(ctx.glob("lab/[0-9][0-9]_*.ipynb"))[0]
         notebook.write_text(notebook.read_text().replace('"cells": [', '"cells": [\n  ', 1))

@@ -81,11 +81,11 @@ def built_lock(engine: Engine, backend: Backend) -> str | None:
     return done.stdout.strip() or None if done.returncode == 0 else None
 
 
-def build_command(engine: Engine, backend: Backend, lock: str | None = None) -> list[str]:
+def build_command(engine: Engine, backend: Backend, lock: str | None = None, context: Path = paths.ROOT) -> list[str]:
     lock = lock or backend.locks[0]
     if lock not in backend.locks:
         raise UsageError(f"backend {backend.name!r} has no lock {lock!r}; valid: {', '.join(backend.locks)}")
-    cmd = [engine.command, "build", "-f", str(paths.ROOT / "docker" / "Dockerfile"),
+    cmd = [engine.command, "build", "-f", str(context / "docker" / "Dockerfile"),
            "--build-arg", f"BACKEND={backend.name}", "--build-arg", f"LOCK={lock}",
            "--build-arg", f"JAXLAB_REVISION={lab_revision()}"]
     for tag in tags(backend):
@@ -93,7 +93,7 @@ def build_command(engine: Engine, backend: Backend, lock: str | None = None) -> 
     if cert := pip_cert():
         # A BuildKit secret: mounted for the pip step only, never written to a layer.
         cmd += ["--secret", f"id=pip_cert,src={cert}"]
-    return cmd + engine.build_args + [str(paths.ROOT)]
+    return cmd + engine.build_args + [str(context)]
 
 
 def build(engine: Engine, backend_name: str, lock: str | None = None, quiet: bool = False) -> None:
@@ -150,9 +150,11 @@ def check_backend(engine: Engine, backend: Backend) -> None:
 
 def run_lab(engine: Engine, backend_name: str, notebooks: list[str], given: dict, out: Path | None,
             jobs: int | None, checks: bool) -> int:
-    """``invoke lab`` inside the image; results land in the host's out/<backend>/. Returns the exit code."""
+    """Build the image (cached layers make this quick), then ``invoke lab`` inside it; results land
+    in the host's out/<backend>/. Returns the exit code."""
     backend = get_backend(backend_name)
     check_backend(engine, backend)
+    build(engine, backend.name, quiet=True)
     out = Path(out or paths.OUT / backend.name).resolve()
     out.parent.mkdir(parents=True, exist_ok=True)
     inner = ["invoke", "lab", "--runtime", "local", "--backend", backend.name,
@@ -177,6 +179,13 @@ def run_lab(engine: Engine, backend_name: str, notebooks: list[str], given: dict
 
 
 
+def out_mount() -> dict[Path, str]:
+    """The host's out/ (made if missing) mounted where the image's lab writes."""
+    out = paths.OUT.resolve()
+    out.mkdir(parents=True, exist_ok=True)
+    return {out: f"{IMAGE_ROOT}/out"}
+
+
 def jupyter(engine: Engine, backend_name: str, port: int = 8888) -> None:
     """JupyterLab in the image, published on 127.0.0.1 only, with a token."""
     import secrets
@@ -184,14 +193,12 @@ def jupyter(engine: Engine, backend_name: str, port: int = 8888) -> None:
     backend = get_backend(backend_name)
     check_backend(engine, backend)
     token = os.environ.get("JUPYTER_TOKEN") or secrets.token_hex(24)
-    out = paths.OUT.resolve()
-    out.mkdir(parents=True, exist_ok=True)
     # On the host's own network (TPU VMs, engines without a bridge) listen on its loopback only.
     args = list(backend.container_args) + engine.run_args
     host_net = any(a in ("--net=host", "--network=host", "host") for a in args)
     inner = ["jupyter", "lab", f"--ip={'127.0.0.1' if host_net else '0.0.0.0'}", "--no-browser",
              f"--ServerApp.root_dir={IMAGE_ROOT}/lab"]
-    cmd = run_command(engine, backend, inner, {out: f"{IMAGE_ROOT}/out"},
+    cmd = run_command(engine, backend, inner, out_mount(),
                       extra=["-p", f"127.0.0.1:{port}:{port}", "-e", f"JUPYTER_PORT={port}",
                              "-e", f"JUPYTER_TOKEN={token}"])
     print(f"JupyterLab: http://127.0.0.1:{port}/lab?token={token}", flush=True)
@@ -201,6 +208,4 @@ def jupyter(engine: Engine, backend_name: str, port: int = 8888) -> None:
 def shell(engine: Engine, backend_name: str) -> None:
     backend = get_backend(backend_name)
     engine.require()
-    out = paths.OUT.resolve()
-    out.mkdir(parents=True, exist_ok=True)
-    subprocess.run(run_command(engine, backend, ["bash"], {out: f"{IMAGE_ROOT}/out"}, interactive=True))
+    subprocess.run(run_command(engine, backend, ["bash"], out_mount(), interactive=True))
