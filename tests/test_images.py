@@ -165,24 +165,69 @@ def test_dockerfile_default_command_is_jupyterlab_with_tini(engine, cpu_image):
 
 
 ACCELERATORS = [name for name, b in BACKENDS.items() if b.plugin_modules]
+_built: set[str] = set()
+
+
+def accelerator_image(name: str) -> str:
+    """The backend's image, built once a session with its default lock (only where asked: GBs)."""
+    if os.environ.get("JAXLAB_BUILD_ACCELERATOR_IMAGES") != "1":
+        pytest.skip("building the cuda/tpu images takes GBs; JAXLAB_BUILD_ACCELERATOR_IMAGES=1 turns it on (CI does)")
+    if name not in _built:
+        built = invoke("build", "--backend", name, "--lock", BACKENDS[name].locks[0], timeout=1800)
+        assert built.returncode == 0, built.stderr[-2000:]
+        _built.add(name)
+    return BACKENDS[name].image
+
+
+def probe(engine, image: str, *args: str) -> dict:
+    """tests/image_probe.py, run by the image's Python (sent on stdin: this checkout's copy)."""
+    done = subprocess.run([engine.command, "run", "--rm", "-i", *engine.run_args, "--entrypoint", "python3", image,
+                           "-", *args], input=(paths.TESTS / "image_probe.py").read_text(),
+                          capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-2000:]
+    return json.loads(done.stdout)
 
 
 @pytest.mark.parametrize("name", ACCELERATORS)
 def test_accelerator_image_has_its_plugin_and_fails_loudly_without_the_device(engine, name):
-    if os.environ.get("JAXLAB_BUILD_ACCELERATOR_IMAGES") != "1":
-        pytest.skip("building the cuda/tpu images takes GBs; JAXLAB_BUILD_ACCELERATOR_IMAGES=1 turns it on (CI does)")
     backend = BACKENDS[name]
-    built = invoke("build", "--backend", name, timeout=1800)
-    assert built.returncode == 0, built.stderr[-2000:]
+    image = accelerator_image(name)
     modules = " or ".join(f"find_spec({m!r})" for m in backend.plugin_modules)
-    probe = f"from importlib.util import find_spec; import sys; sys.exit(0 if {modules} else 1)"
-    assert run_in_image(engine, backend.image, "python3", "-c", probe).returncode == 0, f"{name} plugin missing"
+    check = f"from importlib.util import find_spec; import sys; sys.exit(0 if {modules} else 1)"
+    assert run_in_image(engine, image, "python3", "-c", check).returncode == 0, f"{name} plugin missing"
     # No device in this container: JAX must refuse, never run the lab on the CPU.
-    started = run_in_image(engine, backend.image, "python3", "-c", f"import labkit; labkit.setup({name!r})")
+    started = run_in_image(engine, image, "python3", "-c", f"import labkit; labkit.setup({name!r})")
     assert started.returncode != 0
     assert f"backend '{name}' asked for, but JAX could not start platform" in started.stderr
-    env = run_in_image(engine, backend.image, "printenv", "JAX_PLATFORMS")
+    env = run_in_image(engine, image, "printenv", "JAX_PLATFORMS")
     assert env.stdout.strip() == ("cuda" if backend.platform == "gpu" else backend.platform)
+
+
+PRUNED = [name for name in ACCELERATORS if containers.pruned(BACKENDS[name].locks[0])]
+
+
+@pytest.mark.parametrize("name", PRUNED)
+def test_pruned_files_are_gone_and_nothing_in_jax_names_them(engine, name):
+    globs = containers.pruned(BACKENDS[name].locks[0])
+    report = probe(engine, accelerator_image(name), "pruned", *globs)
+    assert report["present"] == {}, "the image still holds pruned files"
+    # A JAX upgrade that starts to use one of them shows up here, before it fails on a GPU.
+    assert report["named"] == {}, f"JAX names files that docker/prune/{BACKENDS[name].locks[0]}.txt deletes"
+
+
+# What an image may lack: the host's driver library, which the NVIDIA container runtime mounts,
+# and the fabric libraries (MPI, PMIx, UCX, InfiniBand, libfabric) of NVSHMEM's multi-node
+# bootstraps and transports, which a single-host run never loads.
+HOST_DRIVER = {"libcuda.so.1"}
+MULTI_NODE_ONLY = "nvidia/nvshmem/lib/nvshmem_"
+
+
+@pytest.mark.parametrize("name", PRUNED)
+def test_every_shared_library_still_finds_its_dependencies(engine, name):
+    missing = probe(engine, accelerator_image(name), "missing")["missing"]
+    unexpected = {lib: sorted(set(needs) - HOST_DRIVER) for lib, needs in missing.items()
+                  if not lib.startswith(MULTI_NODE_ONLY) and set(needs) - HOST_DRIVER}
+    assert unexpected == {}
 
 
 def test_compose_refuses_to_start_without_a_token(engine):

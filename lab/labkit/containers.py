@@ -81,6 +81,15 @@ def built_lock(engine: Engine, backend: Backend) -> str | None:
     return done.stdout.strip() or None if done.returncode == 0 else None
 
 
+def pruned(lock: str) -> list[str]:
+    """The globs (relative to site-packages) that docker/prune/<lock>.txt deletes from an image."""
+    listing = paths.ROOT / "docker" / "prune" / f"{lock}.txt"
+    if not listing.exists():
+        return []
+    lines = (line.strip() for line in listing.read_text().splitlines())
+    return [line for line in lines if line and not line.startswith("#")]
+
+
 def build_command(engine: Engine, backend: Backend, lock: str | None = None, context: Path = paths.ROOT) -> list[str]:
     lock = lock or backend.locks[0]
     if lock not in backend.locks:
