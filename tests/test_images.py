@@ -75,6 +75,16 @@ def test_lab_passes_inside_the_cpu_image_and_output_belongs_to_the_invoking_user
     assert owners == {os.getuid()}
 
 
+def test_docker_runtime_takes_a_notebook_by_path_from_outside_the_lab(cpu_image, tmp_path):
+    out = tmp_path / "out" / "cpu"
+    notebook = paths.TESTS / "fixtures" / "01_ok.ipynb"  # not in the image: mounted read-only
+    result = invoke("lab", "--backend", "cpu", "--runtime", "docker", "--no-checks", "--out", str(out),
+                    "-n", str(notebook))
+    assert result.returncode == 0, (result.stdout + result.stderr)[-3000:]
+    assert (out / "notebooks" / "01_ok.ipynb").is_file()
+    assert set(json.loads((out / "results.json").read_text())["notebooks"]) == {"01_ok"}
+
+
 def test_container_runs_as_non_root(engine, cpu_image):
     result = run_in_image(engine, cpu_image, "id", "-u")
     assert result.returncode == 0, result.stderr

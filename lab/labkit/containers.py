@@ -30,6 +30,8 @@ class Engine:
     build_args: list[str] = field(default_factory=list)
     run_args: list[str] = field(default_factory=list)
     compose: list[str] = field(default_factory=lambda: ["docker", "compose"])
+    # Set once the engine has answered: choosing the runtime and checking the backend both ask.
+    _answered: bool = field(default=False, init=False, repr=False, compare=False)
 
     @classmethod
     def from_env(cls) -> Engine:
@@ -45,11 +47,18 @@ class Engine:
                    shlex.split(section.get("run_args", "")), shlex.split(section.get("compose", "docker compose")))
 
     def answers(self) -> bool:
+        if self._answered:
+            return True
         if not shutil.which(self.command):
             return False
         done = subprocess.run([self.command, "version", "--format", "{{.Server.Version}}"],
                               capture_output=True, text=True, timeout=30)
-        return done.returncode == 0 and bool(done.stdout.strip())
+        self._answered = done.returncode == 0 and bool(done.stdout.strip())
+        return self._answered
+
+    @property
+    def is_podman(self) -> bool:
+        return Path(self.command).name.startswith("podman")
 
     def require(self) -> None:
         if not self.answers():
@@ -122,7 +131,31 @@ def build(engine: Engine, backend_name: str, lock: str | None = None, quiet: boo
         raise LabError(f"building {backend.image} failed (exit {done.returncode})")
 
 
+# Where the NVIDIA container toolkit writes the CDI specs podman reads (nvidia-ctk cdi generate).
+CDI_DIRS = (Path("/etc/cdi"), Path("/var/run/cdi"))
+GPU_FLAGS = ("--gpus", "all")
+CDI_GPU_FLAGS = ("--device", "nvidia.com/gpu=all")
+
+
+def container_args(engine: Engine, backend: Backend) -> list[str]:
+    """The backend's container flags in the engine's dialect: podman reaches NVIDIA GPUs through
+    CDI, not docker's --gpus."""
+    args = list(backend.container_args)
+    if engine.is_podman:
+        for i in range(len(args) - 1):
+            if tuple(args[i:i + 2]) == GPU_FLAGS:
+                args[i:i + 2] = CDI_GPU_FLAGS
+    return args
+
+
 def require_gpu_runtime(engine: Engine) -> None:
+    if engine.is_podman:
+        specs = [f for d in CDI_DIRS if d.is_dir() for f in d.iterdir() if f.suffix in (".yaml", ".yml", ".json")]
+        if not any("nvidia.com/gpu" in f.read_text(errors="replace") for f in specs if f.is_file()):
+            raise UsageError("backend 'cuda' with podman needs a CDI spec for the NVIDIA GPUs, but "
+                             f"{' and '.join(map(str, CDI_DIRS))} have none; run 'sudo nvidia-ctk cdi generate "
+                             "--output=/etc/cdi/nvidia.yaml', or use --runtime local")
+        return
     done = subprocess.run([engine.command, "info", "--format", "{{json .Runtimes}}"],
                           capture_output=True, text=True, timeout=30)
     hooks = any(shutil.which(t) for t in ("nvidia-container-runtime-hook", "nvidia-ctk"))
@@ -131,16 +164,16 @@ def require_gpu_runtime(engine: Engine) -> None:
                          "runtime; install nvidia-container-toolkit, or use --runtime local")
 
 
-def run_command(engine: Engine, backend: Backend, inner: list[str], mounts: dict[Path, str] | None = None,
+def run_command(engine: Engine, backend: Backend, inner: list[str], mounts: list[tuple[Path, str]] = (),
                 interactive: bool = False, name: str | None = None, extra: list[str] | None = None) -> list[str]:
     cmd = [engine.command, "run", "--rm"]
     if interactive:
         cmd += ["-it"]
     if name:
         cmd += ["--name", name]
-    for host, inside in (mounts or {}).items():
+    for host, inside in mounts:
         cmd += ["-v", f"{host}:{inside}"]
-    return cmd + list(backend.container_args) + engine.run_args + (extra or []) + [backend.image] + inner
+    return cmd + container_args(engine, backend) + engine.run_args + (extra or []) + [backend.image] + inner
 
 
 def as_invoking_user() -> list[str]:
@@ -157,6 +190,32 @@ def check_backend(engine: Engine, backend: Backend) -> None:
         require_gpu_runtime(engine)
 
 
+NOTEBOOK_MOUNTS = "/mnt/notebooks"  # where notebooks from outside the lab appear in the container
+
+
+def notebook_args(notebooks: list[str]) -> tuple[list[str], list[tuple[Path, str]]]:
+    """The ``-n`` arguments for the lab inside the image, and the mounts they need.
+
+    Names and numbers go through as they are (the runner inside resolves them); the lab's own
+    notebook files go by name (the image, just rebuilt, has them); any other notebook file is
+    mounted read-only from its folder."""
+    args: list[str] = []
+    folders: dict[Path, str] = {}
+    lab_dir = paths.NOTEBOOKS.resolve()
+    for nb in notebooks:
+        path = Path(nb).expanduser()
+        if not (path.suffix == ".ipynb" and path.is_file()):
+            args += ["-n", nb]
+            continue
+        path = path.resolve()
+        if path.parent == lab_dir:
+            args += ["-n", path.stem]
+            continue
+        folder = folders.setdefault(path.parent, f"{NOTEBOOK_MOUNTS}/{len(folders)}")
+        args += ["-n", f"{folder}/{path.name}"]
+    return args, [(host, f"{inside}:ro") for host, inside in folders.items()]
+
+
 def run_lab(engine: Engine, backend_name: str, notebooks: list[str], given: dict, out: Path | None,
             jobs: int | None, checks: bool) -> int:
     """Build the image (cached layers make this quick), then ``invoke lab`` inside it; results land
@@ -166,10 +225,9 @@ def run_lab(engine: Engine, backend_name: str, notebooks: list[str], given: dict
     build(engine, backend.name, quiet=True)
     out = Path(out or paths.OUT / backend.name).resolve()
     out.parent.mkdir(parents=True, exist_ok=True)
+    selected, mounts = notebook_args(notebooks)
     inner = ["invoke", "lab", "--runtime", "local", "--backend", backend.name,
-             "--out", f"{IMAGE_ROOT}/out/{out.name}"]
-    for nb in notebooks:
-        inner += ["-n", nb]
+             "--out", f"{IMAGE_ROOT}/out/{out.name}", *selected]
     for name, value in given.items():
         inner += ["-p", f"{name}={value}"]
     if jobs:
@@ -177,7 +235,8 @@ def run_lab(engine: Engine, backend_name: str, notebooks: list[str], given: dict
     if not checks:
         inner += ["--no-checks"]
     name = f"jaxlab-{backend.name}-{os.getpid()}"
-    cmd = run_command(engine, backend, inner, {out.parent: f"{IMAGE_ROOT}/out"}, name=name, extra=as_invoking_user())
+    mounts.append((out.parent, f"{IMAGE_ROOT}/out"))
+    cmd = run_command(engine, backend, inner, mounts, name=name, extra=as_invoking_user())
     proc = subprocess.Popen(cmd)
     try:
         return proc.wait()
@@ -188,11 +247,11 @@ def run_lab(engine: Engine, backend_name: str, notebooks: list[str], given: dict
 
 
 
-def out_mount() -> dict[Path, str]:
+def out_mount() -> list[tuple[Path, str]]:
     """The host's out/ (made if missing) mounted where the image's lab writes."""
     out = paths.OUT.resolve()
     out.mkdir(parents=True, exist_ok=True)
-    return {out: f"{IMAGE_ROOT}/out"}
+    return [(out, f"{IMAGE_ROOT}/out")]
 
 
 def jupyter(engine: Engine, backend_name: str, port: int = 8888) -> None:
@@ -203,7 +262,7 @@ def jupyter(engine: Engine, backend_name: str, port: int = 8888) -> None:
     check_backend(engine, backend)
     token = os.environ.get("JUPYTER_TOKEN") or secrets.token_hex(24)
     # On the host's own network (TPU VMs, engines without a bridge) listen on its loopback only.
-    args = list(backend.container_args) + engine.run_args
+    args = container_args(engine, backend) + engine.run_args
     host_net = any(a in ("--net=host", "--network=host", "host") for a in args)
     inner = ["jupyter", "lab", f"--ip={'127.0.0.1' if host_net else '0.0.0.0'}", "--no-browser",
              f"--ServerApp.root_dir={IMAGE_ROOT}/lab"]
@@ -216,5 +275,5 @@ def jupyter(engine: Engine, backend_name: str, port: int = 8888) -> None:
 
 def shell(engine: Engine, backend_name: str) -> None:
     backend = get_backend(backend_name)
-    engine.require()
+    check_backend(engine, backend)
     subprocess.run(run_command(engine, backend, ["bash"], out_mount(), interactive=True))

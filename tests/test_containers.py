@@ -1,0 +1,78 @@
+"""The container runtime's decisions that need no engine: the flags each engine gets, the
+notebooks and mounts handed to the lab inside the image, and how often the engine is asked."""
+
+from __future__ import annotations
+
+import pytest
+
+from labkit import BACKENDS, containers, paths
+from labkit.errors import UsageError
+
+CUDA = BACKENDS["cuda"]
+
+
+def test_docker_gets_gpus_and_podman_gets_the_cdi_device():
+    docker = containers.container_args(containers.Engine("docker"), CUDA)
+    podman = containers.container_args(containers.Engine("/usr/bin/podman"), CUDA)
+    assert docker == list(CUDA.container_args) and "--gpus" in docker
+    assert "--gpus" not in podman
+    assert podman[podman.index("--device") + 1] == "nvidia.com/gpu=all"
+
+
+def test_other_backends_flags_are_the_same_for_both_engines():
+    for backend in BACKENDS.values():
+        if backend is not CUDA:
+            assert containers.container_args(containers.Engine("podman"), backend) == list(backend.container_args)
+
+
+def test_podman_without_a_cdi_spec_for_nvidia_is_refused_with_the_fix(tmp_path, monkeypatch):
+    monkeypatch.setattr(containers, "CDI_DIRS", (tmp_path,))
+    (tmp_path / "other.yaml").write_text("cdiVersion: 0.6.0\nkind: vendor.example/fpga\n")
+    with pytest.raises(UsageError, match="needs a CDI spec.*nvidia-ctk cdi generate"):
+        containers.require_gpu_runtime(containers.Engine("podman"))
+    (tmp_path / "nvidia.yaml").write_text("cdiVersion: 0.6.0\nkind: nvidia.com/gpu\n")
+    containers.require_gpu_runtime(containers.Engine("podman"))
+
+
+def test_notebooks_by_name_go_through_and_lab_files_go_by_name():
+    lab_file = paths.notebook_paths()[0]
+    args, mounts = containers.notebook_args(["06", "haiku", str(lab_file)])
+    assert args == ["-n", "06", "-n", "haiku", "-n", lab_file.stem]
+    assert mounts == []
+
+
+def test_notebooks_from_elsewhere_are_mounted_read_only_one_mount_a_folder(tmp_path):
+    for name in ("a.ipynb", "b.ipynb"):
+        (tmp_path / "mine" / name).parent.mkdir(exist_ok=True)
+        (tmp_path / "mine" / name).write_text("{}")
+    (tmp_path / "theirs").mkdir()
+    (tmp_path / "theirs" / "c.ipynb").write_text("{}")
+    args, mounts = containers.notebook_args([str(tmp_path / "mine" / "a.ipynb"), str(tmp_path / "mine" / "b.ipynb"),
+                                             str(tmp_path / "theirs" / "c.ipynb")])
+    root = containers.NOTEBOOK_MOUNTS
+    assert args == ["-n", f"{root}/0/a.ipynb", "-n", f"{root}/0/b.ipynb", "-n", f"{root}/1/c.ipynb"]
+    assert mounts == [(tmp_path / "mine", f"{root}/0:ro"), (tmp_path / "theirs", f"{root}/1:ro")]
+
+
+def fake_engine(tmp_path, exit_code: int) -> tuple[containers.Engine, object]:
+    """An engine command that counts how often it is asked, and answers (or not)."""
+    calls = tmp_path / "calls"
+    script = tmp_path / "fake-docker"
+    script.write_text(f"#!/bin/sh\necho x >> {calls}\necho 27.0.0\nexit {exit_code}\n")
+    script.chmod(0o755)
+    return containers.Engine(str(script)), lambda: len(calls.read_text().splitlines()) if calls.exists() else 0
+
+
+def test_an_engine_that_answered_is_not_asked_again(tmp_path):
+    engine, calls = fake_engine(tmp_path, 0)
+    assert engine.answers() and engine.answers()
+    engine.require()
+    assert calls() == 1
+
+
+def test_an_engine_that_did_not_answer_is_asked_again(tmp_path):
+    engine, calls = fake_engine(tmp_path, 1)
+    assert not engine.answers() and not engine.answers()
+    assert calls() == 2
+    with pytest.raises(UsageError, match="no container engine answers"):
+        engine.require()
