@@ -122,18 +122,23 @@ def images(engine) -> dict:
     except LabError as err:
         console.print(f"[yellow]{err}[/]")
     with tempfile.TemporaryDirectory(prefix="jaxlab-bench-") as tmp:
-        ctx = _context_copy(Path(tmp) / "ctx")
-        cmd = containers.build_command(engine, containers.get_backend("cpu"), context=ctx)
-        _timed(cmd, env=env)  # warm: every layer from the cache
-        notebook = sorted(ctx.glob("lab/[0-9][0-9]_*.ipynb"))[0]
-        notebook.write_text(notebook.read_text().replace('"cells": [', '"cells": [\n  ', 1))
-        figures["rebuild_after_notebook_edit_s"] = round(_timed(cmd, env=env), 1)
+        # "Once built": the image is current first, so the docker run below only finds it so.
+        containers.build(engine, "cpu", quiet=True)
         console.print("lab, local runtime ...")
         figures["lab_local_s"] = round(_timed([sys.executable, "-m", "invoke", "lab", "--runtime", "local",
                                                 "--out", f"{tmp}/local/cpu"], cwd=paths.ROOT), 1)
         console.print("lab, docker runtime ...")
         figures["lab_docker_s"] = round(_timed([sys.executable, "-m", "invoke", "lab", "--runtime", "docker",
                                                  "--out", f"{tmp}/docker/cpu"], cwd=paths.ROOT), 1)
+        console.print("rebuild after editing a notebook ...")
+        ctx = _context_copy(Path(tmp) / "ctx")
+        cmd = containers.build_command(engine, containers.get_backend("cpu"), context=ctx)
+        _timed(cmd, env=env)  # warm: every layer from the cache
+        notebook = sorted(ctx.glob("lab/[0-9][0-9]_*.ipynb"))[0]
+        notebook.write_text(notebook.read_text().replace('"cells": [', '"cells": [\n  ', 1))
+        figures["rebuild_after_notebook_edit_s"] = round(_timed(cmd, env=env), 1)
+    # Leave jaxlab:cpu as this checkout builds it, not with the edited copy's notebook.
+    containers.build(engine, "cpu", quiet=True)
     figures["docker_over_local"] = round(figures["lab_docker_s"] / figures["lab_local_s"], 2)
     table = Table(title="images")
     for col in ("figure", "value", "target"):
