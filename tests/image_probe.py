@@ -48,10 +48,9 @@ def name_pattern(glob: str) -> re.Pattern[bytes]:
     return re.compile(rb"(?<!" + NAME_CHAR + rb")" + body + rb"(?![A-Za-z0-9_+-]|\.[A-Za-z0-9])")
 
 
-def names_file(data: bytes, glob: str, pattern: re.Pattern[bytes]) -> bool:
+def names_file(data: bytes, literal: bytes, pattern: re.Pattern[bytes]) -> bool:
     # A regex over hundreds of MB is slow: find the name's longest literal part first (memchr
     # speed), and try the whole pattern only around each hit.
-    literal = max(Path(glob).name.split("*"), key=len).encode()
     at = data.find(literal)
     while at >= 0:
         if pattern.search(data, max(0, at - 256), at + len(literal) + 256):
@@ -62,14 +61,14 @@ def names_file(data: bytes, glob: str, pattern: re.Pattern[bytes]) -> bool:
 
 def names(globs: list[str]) -> dict[str, list[str]]:
     """For each glob, the JAX files whose bytes name a file it matches."""
-    patterns = {g: name_pattern(g) for g in globs}
+    patterns = {g: (max(Path(g).name.split("*"), key=len).encode(), name_pattern(g)) for g in globs}
     hits: dict[str, list[str]] = {}
     for f in files(JAX_DIRS):
         if f.suffix == ".pyc":  # compiled copies of the .py files beside them
             continue
         data = f.read_bytes()
-        for g, pattern in patterns.items():
-            if names_file(data, g, pattern):
+        for g, (literal, pattern) in patterns.items():
+            if names_file(data, literal, pattern):
                 hits.setdefault(g, []).append(str(f.relative_to(SITE)))
     return hits
 

@@ -49,11 +49,14 @@ def invoke(*args: str, timeout: float = 900) -> subprocess.CompletedProcess:
                           text=True, timeout=timeout)
 
 
-def run_in_image(engine, image: str, *cmd: str, entrypoint: str | None = None) -> subprocess.CompletedProcess:
+def run_in_image(engine, image: str, *cmd: str, entrypoint: str | None = None,
+                 stdin: str | None = None) -> subprocess.CompletedProcess:
     args = [engine.command, "run", "--rm", *engine.run_args]
     if entrypoint:
         args += ["--entrypoint", entrypoint]
-    return subprocess.run(args + [image, *cmd], capture_output=True, text=True, timeout=300)
+    if stdin is not None:
+        args += ["-i"]
+    return subprocess.run(args + [image, *cmd], input=stdin, capture_output=True, text=True, timeout=300)
 
 
 def free_port() -> int:
@@ -191,9 +194,8 @@ def accelerator_image(name: str) -> str:
 
 def probe(engine, image: str, *args: str) -> dict:
     """tests/image_probe.py, run by the image's Python (sent on stdin: this checkout's copy)."""
-    done = subprocess.run([engine.command, "run", "--rm", "-i", *engine.run_args, "--entrypoint", "python3", image,
-                           "-", *args], input=(paths.TESTS / "image_probe.py").read_text(),
-                          capture_output=True, text=True, timeout=600)
+    done = run_in_image(engine, image, "-", *args, entrypoint="python3",
+                        stdin=(paths.TESTS / "image_probe.py").read_text())
     assert done.returncode == 0, done.stderr[-2000:]
     return json.loads(done.stdout)
 
