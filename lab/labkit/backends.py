@@ -97,7 +97,9 @@ BACKENDS: dict[str, Backend] = {
     )
 }
 
-DEFAULT_BACKEND = "cpu"
+# The one name for the default backend, read by invoke (its config: jaxlab.backend), by pytest's
+# --backend and set by each image, so `invoke lab` and `pytest` agree inside jaxlab:cuda.
+BACKEND_VARIABLE = "INVOKE_JAXLAB_BACKEND"
 
 
 def get_backend(name: str) -> Backend:

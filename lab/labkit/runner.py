@@ -24,8 +24,8 @@ from pathlib import Path
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
+from . import consistency, paths, processes
 from . import params as params_mod
-from . import paths, processes
 from .backends import get_backend, require_device
 from .errors import LabError, UsageError
 from .results import merge, source_digest, write_json
@@ -186,9 +186,9 @@ def run_checks(backend: str, staging: Path, timeout: float = CHECKS_TIMEOUT,
     log = staging / "logs" / "checks.log"
     start = time.monotonic()
     with log.open("w") as fh:
-        # Only the consistency modules: the rest of the suite tests the lab itself, not the hardware.
-        modules = [str(p) for p in sorted(paths.TESTS.glob("test_consistency*.py"))]
-        proc = processes.start([sys.executable, "-m", "pytest", *modules, "-m", "consistency",
+        # The checks shipped in the package; the project's own tests (tests/) are not the lab's.
+        proc = processes.start([sys.executable, "-m", "pytest", "-p", "labkit.consistency.plugin",
+                                str(consistency.HERE), "-m", "consistency",
                                 "--backend", backend, f"--junitxml={junit}", "-q", "-p", "no:cacheprovider"],
                                cwd=paths.ROOT, stdout=fh, stderr=fh)
         ended = processes.wait(proc, timeout, cancel or threading.Event())

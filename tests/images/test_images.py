@@ -12,13 +12,11 @@ import os
 import secrets
 import socket
 import subprocess
-import sys
 import time
-import urllib.error
-import urllib.request
 from pathlib import Path
 
 import pytest
+from helpers import FIXTURES, http_status, invoke, wait_for_jupyter
 
 from labkit import BACKENDS, containers, paths
 
@@ -42,11 +40,6 @@ def cpu_image(engine) -> str:
     result = invoke("build", "--backend", "cpu")
     assert result.returncode == 0, result.stderr[-2000:]
     return CPU.image
-
-
-def invoke(*args: str, timeout: float = 900) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "invoke", *args], cwd=paths.ROOT, capture_output=True,
-                          text=True, timeout=timeout)
 
 
 def run_in_image(engine, image: str, *cmd: str, entrypoint: str | None = None,
@@ -80,7 +73,7 @@ def test_lab_passes_inside_the_cpu_image_and_output_belongs_to_the_invoking_user
 
 def test_docker_runtime_takes_a_notebook_by_path_from_outside_the_lab(cpu_image, tmp_path):
     out = tmp_path / "out" / "cpu"
-    notebook = paths.TESTS / "fixtures" / "01_ok.ipynb"  # not in the image: mounted read-only
+    notebook = FIXTURES / "01_ok.ipynb"  # not in the image: mounted read-only
     result = invoke("lab", "--backend", "cpu", "--runtime", "docker", "--no-checks", "--out", str(out),
                     "-n", str(notebook))
     assert result.returncode == 0, (result.stdout + result.stderr)[-3000:]
@@ -134,28 +127,14 @@ def jupyter_container(engine, cpu_image):
         subprocess.run([engine.command, "rm", "-f", name], capture_output=True)
 
 
-def get(url: str) -> int:
-    try:
-        with urllib.request.urlopen(url, timeout=5) as response:
-            return response.status
-    except urllib.error.HTTPError as err:
-        return err.code
-
-
 def test_jupyterlab_requires_its_token_and_turns_healthy(engine, jupyter_container):
     name, port, token = jupyter_container
     base = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 120
-    status = None
-    while time.monotonic() < deadline:
-        try:
-            status = get(f"{base}/api/status?token={token}")
-            break
-        except OSError:
-            time.sleep(1)
+    status = wait_for_jupyter(base, token)
     assert status == 200, "JupyterLab did not answer /api/status with its token"
-    assert get(f"{base}/api/status") == 403
-    assert get(f"{base}/api/status?token=wrong-{token}") == 403
+    assert http_status(f"{base}/api/status") == 403
+    assert http_status(f"{base}/api/status?token=wrong-{token}") == 403
     health = ""
     while time.monotonic() < deadline:
         health = subprocess.run([engine.command, "inspect", "--format", "{{.State.Health.Status}}", name],
@@ -195,7 +174,7 @@ def accelerator_image(name: str) -> str:
 def probe(engine, image: str, *args: str) -> dict:
     """tests/image_probe.py, run by the image's Python (sent on stdin: this checkout's copy)."""
     done = run_in_image(engine, image, "-", *args, entrypoint="python3",
-                        stdin=(paths.TESTS / "image_probe.py").read_text())
+                        stdin=(Path(__file__).with_name("image_probe.py")).read_text())
     assert done.returncode == 0, done.stderr[-2000:]
     return json.loads(done.stdout)
 
@@ -259,14 +238,8 @@ def test_compose_cpu_profile_serves_jupyterlab_on_loopback_with_its_token(engine
         ports = subprocess.run([*compose, "port", "lab-cpu", "8888"], capture_output=True, text=True, env=env,
                                cwd=paths.ROOT)
         assert ports.stdout.strip() == f"127.0.0.1:{port}"
-        base, status = f"http://127.0.0.1:{port}", None
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline and status is None:
-            try:
-                status = get(f"{base}/api/status?token={token}")
-            except OSError:
-                time.sleep(1)
-        assert status == 200
-        assert get(f"{base}/api/status") == 403
+        base = f"http://127.0.0.1:{port}"
+        assert wait_for_jupyter(base, token) == 200
+        assert http_status(f"{base}/api/status") == 403
     finally:
         subprocess.run([*compose, "down"], capture_output=True, env=env, cwd=paths.ROOT)

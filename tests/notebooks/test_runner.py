@@ -12,10 +12,10 @@ from pathlib import Path
 
 import psutil
 import pytest
+from helpers import FIXTURES
 
 from labkit import paths, runner
 
-FIXTURES = Path(__file__).parent / "fixtures"
 pytestmark = pytest.mark.slow
 
 

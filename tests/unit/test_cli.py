@@ -7,12 +7,9 @@ import subprocess
 import sys
 
 import pytest
+from helpers import invoke
 
 from labkit import BACKENDS, paths
-
-
-def invoke(*args: str, cwd=paths.ROOT) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "invoke", *args], cwd=cwd, capture_output=True, text=True, timeout=120)
 
 
 @pytest.mark.parametrize("args,expected", [

@@ -1,12 +1,11 @@
 """Parameters are checked against each notebook's declared ones before anything runs."""
 
-from pathlib import Path
 
 import pytest
+from helpers import FIXTURES
 
 from labkit import UsageError, params
 
-FIXTURES = Path(__file__).parent / "fixtures"
 OK = FIXTURES / "01_ok.ipynb"
 
 
