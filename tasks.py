@@ -57,7 +57,7 @@ def lab(c, backend=None, notebook=None, param=None, jobs=0, checks=True, runtime
     given = params.parse_assignments(param or [])
     engine = containers.Engine.from_config(c.config)
     # Everything is checked here, on the host, before any image is built or kernel started.
-    runner.plan(backend, runner.select_notebooks(notebook or []), given, check_device=False)
+    runner.make_plan(backend, runner.select_notebooks(notebook or []), given, check_device=False)
     where, notice = runtimes.resolve(runtime, engine)
     if notice:
         print(f"notice: {notice}", file=sys.stderr)

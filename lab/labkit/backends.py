@@ -10,21 +10,42 @@ from __future__ import annotations
 
 import glob
 import importlib.util
+import os
 from dataclasses import dataclass, field
 
 from .errors import UsageError
 
 
 @dataclass(frozen=True)
+class Looser:
+    """A bound looser than the dtype's default on one backend, and why (see labkit.tolerance)."""
+
+    atol: float
+    rtol: float
+    reason: str
+
+
+@dataclass(frozen=True)
 class Backend:
     name: str
     platform: str  # what jax.default_backend() reports
+    # JAX_PLATFORMS: the platform first, then "cpu", which host callbacks (jax.debug.print,
+    # jax.debug.callback, io_callback, pure_callback) need on an accelerator. JAX still defaults to
+    # the first; labkit.setup checks that it did, so there is no silent fallback to the CPU.
+    jax_platforms: tuple[str, ...]
     jax_extra: str  # the requirement that brings the platform's plugin
     pip_extra: str  # this project's optional dependency group (pyproject.toml)
     description: str
+    # Floating dtypes the backend computes in, as jax/_src/test_util.py's supported_dtypes().
+    # float64 needs jax_enable_x64; the consistency checks run it in a process of its own.
+    dtypes: tuple[str, ...]
+    # dtype -> a looser bound than the dtype's default on this backend, with its reason.
+    tolerances: dict[str, Looser] = field(default_factory=dict)
     # Device nodes whose presence shows the hardware is on this machine; empty means always there.
     device_globs: tuple[str, ...] = ()
     container_args: tuple[str, ...] = ()
+    # A container runtime the engine must have to pass the device through ("nvidia"), if any.
+    container_runtime: str | None = None
     env: dict[str, str] = field(default_factory=dict)
     simulated_devices: int = 0  # devices to simulate on CPU so collectives are real
     # Modules one of which the platform's JAX plugin installs; empty for JAX's built-in CPU.
@@ -41,6 +62,11 @@ class Backend:
     @property
     def service(self) -> str:
         return f"lab-{self.name}"
+
+    @property
+    def jax_platforms_value(self) -> str:
+        """``JAX_PLATFORMS`` as the environment spells it."""
+        return ",".join(self.jax_platforms)
 
     def plugin_installed(self) -> bool:
         return not self.plugin_modules or any(_importable(m) for m in self.plugin_modules)
@@ -62,20 +88,28 @@ BACKENDS: dict[str, Backend] = {
         Backend(
             name="cpu",
             platform="cpu",
+            jax_platforms=("cpu",),
             jax_extra="jax[cpu]",
             pip_extra="",
             description="any x86_64 or arm64 machine; 8 simulated devices",
+            dtypes=("float64", "float32", "bfloat16", "float16"),
             simulated_devices=8,
             locks=("cpu",),
         ),
         Backend(
             name="cuda",
             platform="gpu",
+            jax_platforms=("cuda", "cpu"),
             jax_extra="jax[cuda13]",
             pip_extra="cuda",
             description="NVIDIA GPU, driver >= 580 (cuda13 wheels)",
+            dtypes=("float64", "float32", "bfloat16", "float16"),
+            tolerances={"float32": Looser(
+                1e-5, 1e-5,
+                "GPU reductions use tree orders and fused multiply-adds that differ from CPU's by a few ulps")},
             device_globs=("/dev/nvidia[0-9]*", "/proc/driver/nvidia/gpus/*"),
             container_args=("--gpus", "all"),
+            container_runtime="nvidia",
             # Several notebook kernels share one GPU; preallocating 75% each would starve them.
             env={"XLA_PYTHON_CLIENT_PREALLOCATE": "false"},
             plugin_modules=("jax_plugins.xla_cuda13", "jax_plugins.xla_cuda12"),
@@ -85,9 +119,22 @@ BACKENDS: dict[str, Backend] = {
         Backend(
             name="tpu",
             platform="tpu",
+            jax_platforms=("tpu", "cpu"),
             jax_extra="jax[tpu]",
             pip_extra="tpu",
             description="Cloud TPU VM (libtpu)",
+            # float64 is emulated with 32-bit operations (see tolerances), and checked like the others.
+            dtypes=("float64", "float32", "bfloat16", "float16"),
+            tolerances={
+                "float32": Looser(
+                    1e-3, 1e-3,
+                    "TPU transcendental functions (exp, log, tanh) are approximations accurate to ~1e-4 "
+                    "relative even in float32"),
+                "float64": Looser(
+                    1e-6, 1e-6,
+                    "TPUs have no float64 units: XLA emulates float64 with 32-bit operations, accurate "
+                    "to about float32's bound, not float64's"),
+            },
             device_globs=("/dev/accel[0-9]*", "/dev/vfio/[0-9]*"),
             # Cloud TPU VM practice: the TPU runtime needs the host's devices, network and a large /dev/shm.
             container_args=("--privileged", "--net=host", "--shm-size=16g"),
@@ -100,6 +147,11 @@ BACKENDS: dict[str, Backend] = {
 # The one name for the default backend, read by invoke (its config: jaxlab.backend), by pytest's
 # --backend and set by each image, so `invoke lab` and `pytest` agree inside jaxlab:cuda.
 BACKEND_VARIABLE = "INVOKE_JAXLAB_BACKEND"
+
+
+def default_backend() -> str:
+    """The backend when none is named: ``$INVOKE_JAXLAB_BACKEND``, else cpu."""
+    return os.environ.get(BACKEND_VARIABLE) or "cpu"
 
 
 def get_backend(name: str) -> Backend:

@@ -15,13 +15,12 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import paths
+from . import paths, pins
 from .backends import Backend, get_backend, require_device
 from .environment import lab_revision
 from .errors import LabError, UsageError
 
 IMAGE_ROOT = "/home/lab/jaxlab"  # JAXLAB_ROOT inside the images (docker/Dockerfile)
-JAX_VERSION = "0.10.2"
 
 
 @dataclass
@@ -67,7 +66,7 @@ class Engine:
 
 
 def tags(backend: Backend) -> list[str]:
-    return [backend.image, f"{backend.image}-jax{JAX_VERSION}"]
+    return [backend.image, f"{backend.image}-jax{pins.version('jax')}"]
 
 
 def pip_cert() -> Path | None:
@@ -186,7 +185,7 @@ def check_backend(engine: Engine, backend: Backend) -> None:
     GPUs, the engine must be able to pass it through."""
     require_device(backend)
     engine.require()
-    if backend.name == "cuda":
+    if backend.container_runtime == "nvidia":
         require_gpu_runtime(engine)
 
 

@@ -2,7 +2,9 @@
 
 JAX quietly falls back to the CPU when a GPU or TPU plugin fails to load, unless
 ``JAX_PLATFORMS`` names the platform. Notebooks and tests call :func:`setup` before touching
-any array, so a "cuda" run either runs on the GPU or stops with a clear error.
+any array, so a "cuda" run either runs on the GPU or stops with a clear error. The platform list
+also names ``cpu`` after the accelerator (host callbacks need it), so the check that JAX's
+default backend is the accelerator is what rules out a fallback.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ class BackendMismatch(LabError):
 def setup(backend_name: str):
     """Configure JAX for ``backend_name`` and return the ``jax`` module, verified."""
     backend = get_backend(backend_name)
-    os.environ["JAX_PLATFORMS"] = backend.platform if backend.platform != "gpu" else "cuda"
+    os.environ["JAX_PLATFORMS"] = backend.jax_platforms_value
     for key, value in backend.env.items():
         os.environ.setdefault(key, value)
 

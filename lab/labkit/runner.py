@@ -43,7 +43,7 @@ class Outcome:
     """How one step of a run ended: a notebook, or the checks."""
 
     name: str
-    status: str  # passed | failed | timeout
+    status: str  # passed | failed | timeout | cancelled
     seconds: float
     cell: int | None = None
     cell_source: str = ""
@@ -105,7 +105,7 @@ class Plan:
     given: dict[str, object]
 
 
-def plan(backend: str, notebooks: list[Path], given: dict[str, object], check_device: bool = True) -> Plan:
+def make_plan(backend: str, notebooks: list[Path], given: dict[str, object], check_device: bool = True) -> Plan:
     be = get_backend(backend)
     if check_device:
         require_device(be)
@@ -122,15 +122,16 @@ def _progress() -> Progress:
                     TimeElapsedColumn(), console=Console(stderr=True))
 
 
-def execute_notebooks(run: Plan, staging: Path, jobs: int, timeout: float = NOTEBOOK_TIMEOUT,
-                      progress: Progress | None = None) -> list[Outcome]:
-    """Run every notebook of ``run`` with papermill, ``jobs`` kernels at a time."""
+def execute_notebooks(plan: Plan, staging: Path, jobs: int, timeout: float = NOTEBOOK_TIMEOUT,
+                      progress: Progress | None = None, cell_timeout: float | None = None) -> list[Outcome]:
+    """Run every notebook of ``plan`` with papermill, ``jobs`` kernels at a time; ``timeout`` bounds
+    a whole notebook, ``cell_timeout`` (if set) each cell."""
     for sub in ("notebooks", "logs"):
         (staging / sub).mkdir(parents=True, exist_ok=True)
     results_dir = (staging / "results").resolve()
     results_dir.mkdir(exist_ok=True)
     cancel = threading.Event()
-    overall = progress.add_task("notebooks", total=len(run.notebooks)) if progress else None
+    overall = progress.add_task("notebooks", total=len(plan.notebooks)) if progress else None
 
     def one(nb: Path) -> Outcome:
         if cancel.is_set():
@@ -138,12 +139,13 @@ def execute_notebooks(run: Plan, staging: Path, jobs: int, timeout: float = NOTE
         task = progress.add_task(f"  {nb.stem}", total=1) if progress else None
         out_nb = staging / "notebooks" / nb.name
         status_file = staging / "logs" / f"{nb.stem}.status.json"
-        injected = dict(run.params[nb.stem], results_dir=str(results_dir))
+        injected = dict(plan.params[nb.stem], results_dir=str(results_dir))
         start = time.monotonic()
         log_file = staging / "logs" / f"{nb.stem}.log"
         with log_file.open("w") as log:
+            limit = [str(cell_timeout)] if cell_timeout else []
             proc = processes.start([sys.executable, "-m", "labkit.execute", str(nb), str(out_nb),
-                                    str(status_file), json.dumps(injected)],
+                                    str(status_file), json.dumps(injected), *limit],
                                    stdout=subprocess.DEVNULL, stderr=log)
             ended = processes.wait(proc, timeout, cancel)
         seconds = round(time.monotonic() - start, 2)
@@ -167,7 +169,7 @@ def execute_notebooks(run: Plan, staging: Path, jobs: int, timeout: float = NOTE
 
     pool = ThreadPoolExecutor(max_workers=max(1, jobs))
     try:
-        futures = [pool.submit(one, nb) for nb in run.notebooks]
+        futures = [pool.submit(one, nb) for nb in plan.notebooks]
         return [f.result() for f in futures]
     except BaseException:
         cancel.set()  # every worker stops its notebook and kernel
@@ -179,28 +181,44 @@ def execute_notebooks(run: Plan, staging: Path, jobs: int, timeout: float = NOTE
 _STYLE = {"passed": "green", "failed": "red", "timeout": "red", "cancelled": "yellow"}
 
 
+# The checks' sessions: float64 needs jax_enable_x64, which changes every default dtype, so it
+# runs in a process of its own (see labkit.consistency.plugin). name -> extra pytest arguments.
+CHECK_SESSIONS = {"": [], "-x64": ["--x64"]}
+PYTEST_NO_TESTS = 5  # pytest's exit code when a session selects nothing
+
+
 def run_checks(backend: str, staging: Path, timeout: float = CHECKS_TIMEOUT,
                cancel: threading.Event | None = None) -> Outcome:
-    """The consistency checks (pytest ``-m consistency``) on ``backend``, JUnit XML into ``staging``."""
-    junit = staging / "junit.xml"
-    log = staging / "logs" / "checks.log"
+    """The consistency checks (pytest ``-m consistency``) on ``backend``, one session after the
+    other (a TPU takes one process at a time); JUnit XML and a log per session into ``staging``."""
     start = time.monotonic()
-    with log.open("w") as fh:
-        # The checks shipped in the package; the project's own tests (tests/) are not the lab's.
-        proc = processes.start([sys.executable, "-m", "pytest", "-p", "labkit.consistency.plugin",
-                                str(consistency.HERE), "-m", "consistency",
-                                "--backend", backend, f"--junitxml={junit}", "-q", "-p", "no:cacheprovider"],
-                               cwd=paths.ROOT, stdout=fh, stderr=fh)
-        ended = processes.wait(proc, timeout, cancel or threading.Event())
+    counts: dict[str, int] = {}
+    failed_log = None
+    for suffix, extra in CHECK_SESSIONS.items():
+        junit, log = staging / f"junit{suffix}.xml", staging / "logs" / f"checks{suffix}.log"
+        left = timeout - (time.monotonic() - start)
+        with log.open("w") as fh:
+            # The checks shipped in the package; the project's own tests (tests/) are not the lab's.
+            proc = processes.start([sys.executable, "-m", "pytest", "-p", "labkit.consistency.plugin",
+                                    str(consistency.HERE), "-m", "consistency", *extra, "--backend", backend,
+                                    f"--junitxml={junit}", "-q", "-p", "no:cacheprovider"],
+                                   cwd=paths.ROOT, stdout=fh, stderr=fh)
+            ended = processes.wait(proc, left, cancel or threading.Event())
+        if ended != "done":
+            seconds = round(time.monotonic() - start, 2)
+            if ended == "cancelled":
+                return Outcome("checks", "cancelled", seconds)
+            return Outcome("checks", "timeout", seconds, error=f"pytest stopped after {timeout:.0f} s")
+        for key, n in junit_counts(junit).items():
+            counts[key] = counts.get(key, 0) + n
+        # A session with nothing to run (a backend without float64) is not a failure; the total is checked below.
+        if proc.returncode not in (0, PYTEST_NO_TESTS) and failed_log is None:
+            failed_log = log
     seconds = round(time.monotonic() - start, 2)
-    if ended != "done":
-        return Outcome("checks", "timeout", seconds, error=f"pytest stopped after {timeout:.0f} s")
-    counts = junit_counts(junit)
     text = ", ".join(f"{n} {k}" for k, n in counts.items() if n) or "no tests ran"
-    ok = proc.returncode == 0 and counts.get("passed", 0) > 0
-    if ok:
+    if failed_log is None and counts.get("passed", 0) > 0:
         return Outcome("checks", "passed", seconds, error=text)
-    lines = log.read_text().strip().splitlines()
+    lines = failed_log.read_text().strip().splitlines() if failed_log else []
     return Outcome("checks", "failed", seconds, error=f"{text}; {lines[-1] if lines else ''}".strip("; "))
 
 
@@ -225,11 +243,12 @@ def promote(staging: Path, out: Path) -> None:
 
 def run_lab(backend: str = "cpu", notebooks: list[str] | tuple[str, ...] = (), given: dict | None = None,
             out: Path | None = None, jobs: int | None = None, checks: bool = True,
-            timeout: float = NOTEBOOK_TIMEOUT, show_progress: bool = True) -> LabRun:
+            timeout: float = NOTEBOOK_TIMEOUT, show_progress: bool = True,
+            cell_timeout: float | None = None) -> LabRun:
     """Check the inputs, run the notebooks and the checks, and write ``out`` (default ``out/<backend>``)."""
-    run = plan(backend, select_notebooks(notebooks), dict(given or {}))
+    plan = make_plan(backend, select_notebooks(notebooks), dict(given or {}))
     out = Path(out or paths.OUT / backend).resolve()
-    jobs = min(jobs or cpu_count(), len(run.notebooks))
+    jobs = min(jobs or cpu_count(), len(plan.notebooks))
     started = dt.datetime.now(dt.UTC)
     start = time.monotonic()
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -240,7 +259,7 @@ def run_lab(backend: str = "cpu", notebooks: list[str] | tuple[str, ...] = (), g
     try:
         if progress:
             progress.start()
-        outcomes = execute_notebooks(run, staging, jobs, timeout, progress)
+        outcomes = execute_notebooks(plan, staging, jobs, timeout, progress, cell_timeout)
         check = None
         if checks:
             task = progress.add_task("checks (pytest)", total=1) if progress else None
@@ -256,10 +275,10 @@ def run_lab(backend: str = "cpu", notebooks: list[str] | tuple[str, ...] = (), g
     finally:
         if progress:
             progress.stop()
-    lab = LabRun(backend, out, outcomes, check, round(time.monotonic() - start, 2), run.given)
-    meta = {"backend": backend, "params": run.given, "jobs": jobs, "started": started.isoformat(timespec="seconds"),
+    lab = LabRun(backend, out, outcomes, check, round(time.monotonic() - start, 2), plan.given)
+    meta = {"backend": backend, "params": plan.given, "jobs": jobs, "started": started.isoformat(timespec="seconds"),
             "seconds": lab.seconds, "ok": lab.ok, "steps": [asdict(o) for o in lab.steps]}
-    digests = {nb.stem: source_digest(nb) for nb in run.notebooks}
+    digests = {nb.stem: source_digest(nb) for nb in plan.notebooks}
     write_json(staging / "results.json", merge(staging / "results", meta, digests))
     from .summary import write_markdown
 

@@ -1,7 +1,7 @@
 """The one tolerance table: how close two results must be, by dtype (JAX's own test defaults).
 
-Per-backend exceptions are named here too, each with the reason, so a looser bound is never a
-silent edit somewhere else.
+Per-backend exceptions are written in the backend registry (``labkit.backends``), each with the
+reason, and read here, so a looser bound is never a silent edit somewhere else.
 """
 
 from __future__ import annotations
@@ -10,6 +10,8 @@ from dataclasses import dataclass
 
 import ml_dtypes  # noqa: F401  (registers bfloat16 with NumPy, so results can name it)
 import numpy as np
+
+from .backends import BACKENDS
 
 # dtype name -> (atol, rtol), as in jax/_src/public_test_util.py.
 DEFAULT = {
@@ -38,18 +40,12 @@ class Allowance:
     reason: str
 
 
-# Named per-backend exceptions: (backend, dtype) -> looser bound and why.
+# Named per-backend exceptions, (backend, dtype) -> looser bound and why. Written in the backend
+# registry (each Backend's ``tolerances``), so a backend's facts stay in one place; this is a view.
 EXCEPTIONS = {
-    ("tpu", "float32"): Allowance(
-        "tpu", "float32", 1e-3, 1e-3,
-        "TPU transcendental functions (exp, log, tanh) are approximations accurate to ~1e-4 "
-        "relative even in float32",
-    ),
-    ("cuda", "float32"): Allowance(
-        "cuda", "float32", 1e-5, 1e-5,
-        "GPU reductions use tree orders and fused multiply-adds that differ from CPU's by a "
-        "few ulps",
-    ),
+    (b.name, dtype): Allowance(b.name, dtype, looser.atol, looser.rtol, looser.reason)
+    for b in BACKENDS.values()
+    for dtype, looser in b.tolerances.items()
 }
 
 # Results that accumulate many roundings (sums, matmuls, scans, gradients) are checked at a
@@ -64,9 +60,8 @@ def tolerance(dtype, backend: str | None = None, accumulates: bool = False) -> t
     """(atol, rtol) for comparing arrays of ``dtype`` computed on ``backend``."""
     name = np.dtype(dtype).name
     atol, rtol = DEFAULT[name]
-    exc = EXCEPTIONS.get((backend, name)) if backend else None
-    if exc:
-        atol, rtol = max(atol, exc.atol), max(rtol, exc.rtol)
+    if exc := allowance(name, backend):  # the exception replaces the default (a test keeps it looser)
+        atol, rtol = exc.atol, exc.rtol
     if accumulates:
         factor = ACCUMULATION_FACTOR.get(name, DEFAULT_ACCUMULATION_FACTOR)
         atol, rtol = atol * factor, rtol * factor

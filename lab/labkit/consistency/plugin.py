@@ -7,18 +7,19 @@ finds a different platform stops at once.
 
 from __future__ import annotations
 
-import os
-
+import numpy as np
 import pytest
 
 import labkit
-from labkit.backends import BACKEND_VARIABLE
+from labkit.backends import BACKEND_VARIABLE, default_backend
 
 
 def pytest_addoption(parser):
-    parser.addoption("--backend", default=os.environ.get(BACKEND_VARIABLE, "cpu"),
-                     choices=sorted(labkit.BACKENDS),
+    parser.addoption("--backend", default=default_backend(), choices=sorted(labkit.BACKENDS),
                      help=f"backend the checks run on (default: ${BACKEND_VARIABLE}, else cpu)")
+    parser.addoption("--x64", action="store_true",
+                     help="run the float64 checks, and only those, with jax_enable_x64 on; without it they "
+                          "are deselected (x64 changes every default dtype, so it gets a process of its own)")
 
 
 def pytest_configure(config):
@@ -31,6 +32,26 @@ def pytest_configure(config):
         raise pytest.UsageError(str(err)) from None
     # Strict settings: implicit rank promotion hides shape bugs that another backend may not forgive.
     jax.config.update("jax_numpy_rank_promotion", "raise")
+    if config.getoption("x64"):
+        jax.config.update("jax_enable_x64", True)
+
+
+def is_float64_check(item) -> bool:
+    params = getattr(item, "callspec", None)
+    dtype = params.params.get("dtype") if params else None
+    return dtype is not None and np.dtype(dtype) == np.float64
+
+
+def pytest_collection_modifyitems(config, items):
+    """A session runs either the float64 checks (``--x64``) or the rest, never both."""
+    x64 = config.getoption("x64")
+    keep, drop = [], []
+    for item in items:
+        is_check = item.get_closest_marker("consistency") is not None
+        (drop if is_check and is_float64_check(item) != x64 else keep).append(item)
+    if drop:
+        config.hook.pytest_deselected(items=drop)
+        items[:] = keep
 
 
 @pytest.fixture(scope="session")

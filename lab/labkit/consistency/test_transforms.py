@@ -49,20 +49,13 @@ ALL_FLOATS = (FLOAT64, FLOAT32, BFLOAT16, FLOAT16)
 # reductions, matmul); elsewhere it would repeat the bfloat16 checks at twice the run time.
 NO_HALF = (FLOAT64, FLOAT32, BFLOAT16)
 
-# Floating dtypes each backend computes in (as jax/_src/test_util.py's supported_dtypes()).
-SUPPORTED = {
-    "cpu": {FLOAT64, FLOAT32, BFLOAT16, FLOAT16},
-    "cuda": {FLOAT64, FLOAT32, BFLOAT16, FLOAT16},
-    "tpu": {FLOAT32, BFLOAT16, FLOAT16},
-}
-
-
 def skip_unsupported(dtype: np.dtype, backend: str) -> None:
-    if dtype == FLOAT64 and not jax.config.jax_enable_x64:
-        pytest.skip("float64 needs jax_enable_x64, which JAX Lab leaves off (JAX computes in "
-                    "float32 otherwise)")
-    if dtype not in SUPPORTED.get(backend, {FLOAT32}):
+    # The registry says what each backend computes in; an unknown backend is an error there.
+    if dtype.name not in labkit.get_backend(backend).dtypes:
         pytest.skip(f"{dtype.name} is not supported on backend {backend!r}")
+    # float64 runs in a session of its own, with jax_enable_x64 (see labkit.consistency.plugin),
+    # which deselects it elsewhere; reaching here without x64 would silently test float32.
+    assert (dtype == FLOAT64) == bool(jax.config.jax_enable_x64), "float64 checks need --x64"
 
 
 # ----------------------------------------------------------------------------------------------
