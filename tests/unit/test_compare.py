@@ -3,13 +3,16 @@ a comparison fail or be refused, on small synthetic results."""
 
 from __future__ import annotations
 
+import ast
 import copy
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
 
-from labkit import compare, reference, tolerance
+from labkit import compare, reference, results, tolerance
+from labkit.compare import perf, report
 from labkit.errors import UsageError
 from labkit.results import FORMAT, encode_array
 
@@ -28,7 +31,7 @@ def test_smoke_run_matches_the_reference(request, backend, tmp_path):
                     f"({backend!r})) on {backend} to create them, then commit tests/reference/")
     lab, _ = request.getfixturevalue("smoke_run")  # only now: without a reference it would be wasted
     try:
-        comparison = compare.run([ref, lab.out], out=tmp_path / "compare")
+        comparison = compare.run([ref, lab.out])
     except UsageError as err:
         pytest.fail(f"{err}\nIf the notebooks changed on purpose, run the reference task again "
                     f"(labkit.reference.regenerate({backend!r})).")
@@ -55,12 +58,17 @@ def make_results(backend: str = "cpu", platform: str = "cpu") -> dict:
         "source_digest": "0123456789abcdef",
         "values": {"y": value(np.linspace(-2, 2, 8, dtype=np.float32)), "big": value(big),
                    "total": value(big.sum(), accumulates=True), "count": value(np.int32(7))},
-        "timings": {"f_eager": 0.01, "f_jit": 0.001, "layer_loop": 0.2, "layer_vmap": 0.002},
+        "timings": [timed("f", "eager", 0.01), timed("f", "jit", 0.001),
+                    timed("layer", "loop", 0.2), timed("layer", "vmap", 0.002)],
         "metrics": {"bandwidth_GBps": 12.5},
         "facts": {"traces": 2, "kept_fraction": 0.5, "names": ["mul", "add"]},
     }
     return {"format": FORMAT, "run": {"backend": backend, "params": {"smoke": "true"}, "ok": True},
             "environment": environment, "notebooks": {NB: record}}
+
+
+def timed(subject: str, variant: str, seconds: float) -> dict:
+    return {"subject": subject, "variant": variant, "seconds": seconds}
 
 
 def write(tmp_path, name: str, results: dict):
@@ -70,8 +78,12 @@ def write(tmp_path, name: str, results: dict):
 
 
 def run_pair(tmp_path, base: dict, other: dict, **kwargs) -> compare.Comparison:
-    return compare.run([write(tmp_path, "base", base), write(tmp_path, "other", other)],
-                       out=tmp_path / "compare", **kwargs)
+    return compare.run([write(tmp_path, "base", base), write(tmp_path, "other", other)], **kwargs)
+
+
+def report_md(tmp_path, comparison: compare.Comparison) -> str:
+    report.write_reports(comparison, tmp_path / "compare")
+    return (tmp_path / "compare" / "report.md").read_text()
 
 
 def moved(results: dict, key: str, factor: float, index: int = 3) -> dict:
@@ -101,7 +113,7 @@ def test_a_value_moved_beyond_tolerance_fails_naming_notebook_and_key(tmp_path):
     assert f"{NB}/y" in comparison.summary()
     (row,) = [r for r in comparison.rows if not r.ok]
     assert row.max_rel == pytest.approx(0.01, rel=1e-3) and row.used > 1
-    assert f"{NB}/y" in (tmp_path / "compare" / "report.md").read_text()
+    assert f"{NB}/y" in report_md(tmp_path, comparison)
 
 
 def test_a_value_moved_within_tolerance_passes(tmp_path):
@@ -122,7 +134,7 @@ def test_two_backends_are_held_to_the_looser_bound_and_the_exception_is_named(tm
     assert comparison.ok, comparison.failures
     row = next(r for r in comparison.rows if r.key == "y")
     assert [(a.backend, a.dtype) for a in row.allowances] == [("cuda", "float32")]
-    assert tolerance.EXCEPTIONS[("cuda", "float32")].reason in (tmp_path / "compare" / "report.md").read_text()
+    assert tolerance.EXCEPTIONS[("cuda", "float32")].reason in report_md(tmp_path, comparison)
 
 
 def test_summarised_arrays_compare_their_statistics_and_sample(tmp_path):
@@ -153,10 +165,15 @@ def test_facts_must_be_equal_with_floats_within_float32(tmp_path):
 
 def test_timings_and_metrics_never_fail(tmp_path):
     other = make_results()
-    other["notebooks"][NB]["timings"] = {k: v * 50 for k, v in other["notebooks"][NB]["timings"].items()}
+    timings = other["notebooks"][NB]["timings"]
+    timings[:] = [t | {"seconds": t["seconds"] * 50} for t in timings if (t["subject"], t["variant"]) != ("f", "jit")]
     other["notebooks"][NB]["metrics"]["bandwidth_GBps"] = 900.0
-    del other["notebooks"][NB]["timings"]["f_jit"]
-    assert run_pair(tmp_path, make_results(), other).ok
+    comparison = run_pair(tmp_path, make_results(), other)
+    assert comparison.ok
+    rows = {(p.kind, p.key): p.values for p in comparison.perf}
+    assert rows[("timing", "layer: loop")] == {"base": 0.2, "other": pytest.approx(10.0)}
+    assert rows[("timing", "f: jit")] == {"base": 0.001, "other": None}
+    assert rows[("speedup", "f: jit vs op-by-op")] == {"base": pytest.approx(10.0), "other": None}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -216,11 +233,10 @@ def test_incomparable_runs_are_refused_unless_forced(tmp_path, change, reason):
     with pytest.raises(UsageError, match="not comparable") as refused:
         run_pair(tmp_path, make_results(), other)
     assert reason in str(refused.value) and refused.value.exit_code == 2
-    assert not (tmp_path / "compare").exists()  # nothing written
     comparison = run_pair(tmp_path, make_results(), other, force=True)
     assert comparison.ok and any(reason in line for line in comparison.refusals)
-    report = (tmp_path / "compare" / "report.md").read_text()
-    assert "Compared despite refusals" in report and reason in report
+    markdown = report_md(tmp_path, comparison)
+    assert "Compared despite refusals" in markdown and reason in markdown
 
 
 @pytest.mark.parametrize("content", [None, "not json", '{"format": 1}'], ids=["missing", "garbage", "not_results"])
@@ -229,17 +245,41 @@ def test_a_missing_or_unreadable_source_is_a_usage_error(tmp_path, content):
     if content is not None:
         bad.write_text(content)
     with pytest.raises(UsageError, match="bad.json"):
-        compare.run([write(tmp_path, "base", make_results()), bad], out=tmp_path / "compare")
+        compare.run([write(tmp_path, "base", make_results()), bad])
+
+
+def test_results_of_another_format_are_refused_with_a_one_line_message_to_rerun(tmp_path):
+    old = make_results()
+    old["format"] = 1
+    old["notebooks"][NB]["timings"] = {"f_eager": 0.01, "f_jit": 0.001}
+    with pytest.raises(UsageError) as refused:
+        run_pair(tmp_path, make_results(), old)
+    message = str(refused.value)
+    assert "other.json" in message and f"format 1, but this lab reads format {FORMAT}" in message
+    assert "rerun" in message and "\n" not in message and refused.value.exit_code == 2
 
 
 def test_a_run_folder_is_read_through_its_results_json(tmp_path):
     folder = tmp_path / "cpu"
     folder.mkdir()
     (folder / "results.json").write_text(json.dumps(make_results()))
-    comparison = compare.run([write(tmp_path, "base", make_results()), folder], out=tmp_path / "compare")
+    comparison = compare.run([write(tmp_path, "base", make_results()), folder])
     assert [r.label for r in comparison.runs] == ["base", "cpu"] and comparison.ok
+    (tmp_path / "empty").mkdir()
     with pytest.raises(UsageError, match="no results.json"):
-        compare.run([folder, tmp_path / "compare"], out=tmp_path / "compare2")
+        compare.run([folder, tmp_path / "empty"])
+
+
+def test_results_dicts_compare_without_any_file_read_or_written(tmp_path, monkeypatch):
+    other = moved(make_results(), "y", 1.01)
+    for method in ("read_text", "write_text", "write_bytes", "mkdir", "touch"):
+        monkeypatch.setattr(Path, method, lambda *a, m=method, **k: pytest.fail(f"Path.{m} called"))
+    comparison = compare.run([make_results(), other])
+    assert [r.label for r in comparison.runs] == ["cpu #1", "cpu #2"]
+    assert not comparison.ok and comparison.failures[0].startswith(f"{NB}/y: ")
+    assert "cpu #2 against cpu #1: 1 of" in comparison.summary()
+    named = compare.run([make_results(), other], labels=["reference", "this run"])
+    assert named.summary().startswith("this run against reference: 1 of")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -249,6 +289,8 @@ def test_a_run_folder_is_read_through_its_results_json(tmp_path):
 def test_reports_embed_and_link_their_plots(tmp_path):
     comparison = run_pair(tmp_path, make_results(), moved(make_results(), "y", 1.01))
     out = tmp_path / "compare"
+    written = report.write_reports(comparison, out)
+    assert [p.name for p in written[:2]] == ["report.md", "report.html"]
     page = (out / "report.html").read_text()
     assert page.count('src="data:image/png;base64,') == 3  # errors, speedups, timings
     assert f"{NB}/y" in page and "INCONSISTENT" in page
@@ -256,14 +298,14 @@ def test_reports_embed_and_link_their_plots(tmp_path):
     for name in ("errors", "speedups", "timings"):
         assert f"]({name}.png)" in markdown
         assert (out / f"{name}.png").read_bytes().startswith(b"\x89PNG")
-    assert {p.name for p in comparison.reports} >= {"report.md", "report.html", "errors.png"}
+    assert {p.name for p in written} == {"report.md", "report.html", "errors.png", "speedups.png", "timings.png"}
 
 
 def test_print_table_names_the_failing_key(tmp_path):
     from rich.console import Console
 
     console = Console(record=True, width=200)
-    compare.print_table(run_pair(tmp_path, make_results(), moved(make_results(), "y", 1.01)), console)
+    report.print_table(run_pair(tmp_path, make_results(), moved(make_results(), "y", 1.01)), console)
     text = console.export_text()
     assert f"{NB}/y" in text and "disagree" in text
 
@@ -283,10 +325,44 @@ def test_bound_between_backends_is_the_looser_of_the_two():
     assert tolerance.between("bfloat16", ["cpu"]).rtol == tolerance.tolerance("bfloat16")[1]
 
 
-@pytest.mark.parametrize("key,expected", [
-    ("gelu_eager_tiny", ("gelu_tiny", "eager")), ("jit_sharded", ("", "jit_sharded")),
-    ("selu_op_by_op", ("selu", "op_by_op")), ("layer_by_hand", ("layer", "by_hand")),
-    ("first_call_trace_and_compile", None),
-])
-def test_timing_keys_name_subject_and_variant(key, expected):
-    assert compare.split_timing(key) == expected
+def test_speedups_pair_the_variants_of_one_subject():
+    by_variant = perf.timings({"timings": [
+        timed("gelu", "eager", 0.02), timed("gelu", "jit", 0.001), timed("gelu_tiny", "jit", 0.5),
+        timed("selu", "op_by_op", 0.3), timed("selu", "numpy", 0.2), timed("selu", "jit", 0.1),
+        timed("standardize", "pmap", 0.4), timed("standardize", "jit_sharded", 0.1),
+    ]})
+    assert perf.speedups(by_variant) == {
+        "gelu: jit vs op-by-op": pytest.approx(20.0),  # gelu_tiny has no eager time: no speedup
+        "selu: jit vs op-by-op": pytest.approx(3.0), "selu: jit vs NumPy": pytest.approx(2.0),
+        "standardize: jit-sharded vs pmap": pytest.approx(4.0),
+    }
+
+
+def test_speedups_name_only_variants_a_notebook_can_record():
+    named = {v for fast, slow, _ in perf.SPEEDUPS for v in (fast, slow)}
+    assert named <= set(results.VARIANTS), named - set(results.VARIANTS)
+
+
+# ---------------------------------------------------------------------------------------------
+# The package's layout: computing a comparison never imports how it is presented
+
+
+def test_compare_modules_import_each_other_one_way_only():
+    package = Path(compare.__file__).parent
+    imports = {}
+    for module in package.glob("*.py"):
+        found = set()
+        for node in ast.walk(ast.parse(module.read_text())):  # lazy imports inside functions too
+            if isinstance(node, ast.ImportFrom) and node.level == 1:
+                found |= {node.module} if node.module else {a.name for a in node.names}
+        imports[module.stem] = found
+    assert imports["model"] == set(), "the model imports nothing of the package"
+    assert [m for m, found in imports.items() if "report" in found] == [], "only the compare task uses report"
+
+    def reaches(start: str, seen: tuple[str, ...] = ()) -> None:
+        assert start not in seen, f"import cycle: {' -> '.join((*seen, start))}"
+        for name in imports.get(start, ()):
+            reaches(name, (*seen, start))
+
+    for module in imports:
+        reaches(module)

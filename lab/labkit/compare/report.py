@@ -1,30 +1,29 @@
-"""A comparison's reports: ``report.md`` (plots beside it as PNG files), a self-contained
+"""Presenting a comparison: ``report.md`` (plots beside it as PNG files), a self-contained
 ``report.html`` (the same plots embedded), and tables on the terminal.
 
-Both files are rendered from one list of sections, so they always say the same thing.
+Both files are rendered from one list of sections, so they always say the same thing. This
+module only reads a :class:`~labkit.compare.model.Comparison`; computing one
+(``labkit.compare.run``) writes nothing, so a caller that only wants the verdict never makes
+files, and the ``compare`` task decides where the reports go.
 """
 
 from __future__ import annotations
 
 import base64
 import html
-import io
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
 
-import numpy as np
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-if TYPE_CHECKING:
-    from .compare import Comparison, PerfRow, Row
+from .. import paths
+from .model import Comparison, PerfRow, Row
+from .plots import PLOTS, make_plots
 
-PLOTS = ("errors", "speedups", "timings")
-# The errors plot draws exact matches at FLOOR and missing or far-off results at CAP (log axis).
-FLOOR, CAP = 1e-5, 1e3
+OUT = paths.OUT / "compare"
 
 
 @dataclass
@@ -77,7 +76,7 @@ def _refusals(c: Comparison) -> Section | None:
 
 
 def _runs(c: Comparison) -> Section:
-    fields = [("source", lambda r: str(r.path)), ("backend", lambda r: r.backend)]
+    fields = [("source", lambda r: r.source), ("backend", lambda r: r.backend)]
     fields += [(name, lambda r, n=name: str(r.environment.get(n, "—")))
                for name in ("platform", "device_kind", "device_count", "jax", "jaxlib", "haiku", "numpy", "python",
                             "machine", "lab_version", "lab_revision", "time")]
@@ -192,95 +191,6 @@ def _metrics(c: Comparison) -> Section | None:
 
 
 # ---------------------------------------------------------------------------------------------
-# Plots (matplotlib's Figure directly: no pyplot state, no display needed)
-
-
-def _png(fig) -> bytes:
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=110)
-    return buf.getvalue()
-
-
-def errors_plot(c: Comparison) -> bytes | None:
-    """Per notebook, each result's largest error as a share of its tolerance (log scale)."""
-    from matplotlib.figure import Figure
-
-    rows = [r for r in c.rows if r.used is not None or not r.ok]
-    if not rows:
-        return None
-    notebooks = sorted({r.notebook for r in c.rows})
-    others = [run.label for run in c.runs[1:]]
-    fig = Figure(figsize=(10, 4.8))
-    # Fixed margins: a layout engine would measure every label and double the drawing time.
-    fig.subplots_adjust(left=0.13, right=0.98, top=0.92, bottom=0.3)
-    ax = fig.add_subplot()
-    ax.axhspan(1, CAP * 3, color="#fde0dc", zorder=0)
-    ax.axhline(1, color="#c62828", lw=1.2, label="tolerance")
-    jitter = np.random.default_rng(0)  # spreads overlapping points; fixed so the plot is repeatable
-    for i, label in enumerate(others):
-        offset = (i - (len(others) - 1) / 2) * 0.25
-        for ok in (True, False):
-            pts = [r for r in rows if r.run == label and r.ok == ok]
-            if not pts:
-                continue
-            x = [notebooks.index(r.notebook) + offset + jitter.uniform(-0.08, 0.08) for r in pts]
-            y = [CAP if r.used is None else min(max(r.used, FLOOR), CAP) for r in pts]
-            style = dict(marker="o", color=f"C{i}", alpha=0.7) if ok else dict(marker="X", color="#c62828", s=60)
-            ax.scatter(x, y, label=f"{label}{'' if ok else ' (failing)'}", zorder=3, **style)
-    ax.set_yscale("log")
-    ax.set_ylim(FLOOR / 2, CAP * 3)
-    ticks = [FLOOR, 1e-4, 1e-3, 1e-2, 0.1, 1, 10, 100, CAP]
-    ax.set_yticks(ticks, ["exact", "1e-4", "1e-3", "0.01", "0.1", "1", "10", "100", "≥1000 / missing"])
-    ax.set_xticks(range(len(notebooks)), notebooks, rotation=30, ha="right")
-    ax.set_ylabel("largest error / allowed error")
-    ax.set_title(f"Each result's error against {c.baseline.label}, as a share of its tolerance (≤ 1 passes)")
-    ax.legend(loc="upper right", fontsize=8)
-    ax.grid(axis="y", alpha=0.3)
-    return _png(fig)
-
-
-def bars_plot(c: Comparison, kind: str, xlabel: str, title: str, unity: bool = False) -> bytes | None:
-    """Horizontal bars, a group per timing (or speedup) and a bar per run, on a log axis."""
-    from matplotlib.figure import Figure
-
-    rows = [p for p in c.perf if p.kind == kind and any(v and v > 0 for v in p.values.values())]
-    if not rows:
-        return None
-    labels = [r.label for r in c.runs]
-    height = 0.8 / len(labels)
-    names = [f"{p.notebook[:2]} · {p.key}" for p in rows]
-    inches = 1.4 + 0.28 * len(rows) * len(labels)
-    fig = Figure(figsize=(10, inches))
-    # Room for the longest name at the left (about 0.075 inch a character at this font size).
-    fig.subplots_adjust(left=min(0.5, 0.04 + 0.0075 * max(map(len, names))), right=0.98,
-                        top=1 - 0.45 / inches, bottom=0.6 / inches)
-    ax = fig.add_subplot()
-    for i, label in enumerate(labels):
-        y = [j + (i - (len(labels) - 1) / 2) * height for j in range(len(rows))]
-        widths = [p.values.get(label) or 0 for p in rows]
-        ax.barh(y, widths, height=height * 0.9, color=f"C{i}", label=label)
-    ax.set_xscale("log")
-    ax.set_yticks(range(len(rows)), names, fontsize=8)
-    ax.invert_yaxis()
-    if unity:
-        ax.axvline(1, color="black", lw=0.8)
-    ax.set_xlabel(xlabel)
-    ax.set_title(title)
-    ax.legend(fontsize=8)
-    ax.grid(axis="x", alpha=0.3)
-    return _png(fig)
-
-
-def make_plots(c: Comparison) -> dict[str, bytes]:
-    made = {
-        "errors": errors_plot(c),
-        "speedups": bars_plot(c, "speedup", "times faster (log)", "Speedups per run", unity=True),
-        "timings": bars_plot(c, "timing", "seconds (log)", "Timings per run"),
-    }
-    return {name: png for name, png in made.items() if png}
-
-
-# ---------------------------------------------------------------------------------------------
 # Rendering
 
 
@@ -355,20 +265,22 @@ def html_report(c: Comparison, secs: list[Section], plots: dict[str, bytes]) -> 
     return "\n".join(parts) + "\n"
 
 
-def write_reports(c: Comparison) -> list[Path]:
-    """``report.md`` with its plots beside it, and ``report.html`` with them embedded."""
-    c.out.mkdir(parents=True, exist_ok=True)
+def write_reports(c: Comparison, out: Path = OUT) -> list[Path]:
+    """``out/report.md`` with its plots beside it, and ``out/report.html`` with them embedded:
+    the two reports first, then the plots."""
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
     plots = make_plots(c)
     written = []
     for name in PLOTS:  # a plot with nothing to show this time must not linger from an earlier report
-        path = c.out / f"{name}.png"
+        path = out / f"{name}.png"
         if name in plots:
             path.write_bytes(plots[name])
             written.append(path)
         else:
             path.unlink(missing_ok=True)
     secs = sections(c, plots)
-    md, page = c.out / "report.md", c.out / "report.html"
+    md, page = out / "report.md", out / "report.html"
     md.write_text(markdown(c, secs))
     page.write_text(html_report(c, secs, plots))
     return [md, page, *written]
@@ -409,5 +321,3 @@ def print_table(c: Comparison, console: Console | None = None) -> None:
             perf.add_row(p.notebook, escape(p.key), *(fmt(p.values.get(r.label)) for r in c.runs))
         console.print(perf)
     console.print(f"[{'green' if c.ok else 'red'}]{escape(c.summary())}[/]")
-    if c.reports:
-        console.print(f"report: {escape(str(c.reports[0]))}  ·  {escape(str(c.reports[1]))}")

@@ -1,0 +1,74 @@
+"""Reading the runs to compare: a run folder (its ``results.json``), a results file (a copy such
+as ``tests/reference/cpu.json``), or a results dict already in memory (the runner's own run).
+
+Anything that is not lab results of the current format is a usage error with a one-line
+message, before anything is compared: results of another format were recorded by another lab
+(see :mod:`labkit.results`), and rerunning the lab is the only way to compare them.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+from ..errors import UsageError
+from ..results import FORMAT
+from .model import Run
+
+# A run folder or results file, or the results themselves.
+Source = str | os.PathLike | Mapping
+
+
+def load(source: Source) -> Run:
+    """One source as a :class:`Run`, still without its label (see :func:`load_all`)."""
+    if isinstance(source, Mapping):
+        return Run(None, "", _checked(dict(source), "the results given"))
+    path = Path(source)
+    file = path / "results.json" if path.is_dir() else path
+    if not path.exists():
+        raise UsageError(f"{source}: no such run folder or results file")
+    if not file.is_file():
+        raise UsageError(f"{source}: no results.json in this folder; give a run folder (e.g. out/cpu) "
+                         f"or a results file (e.g. tests/reference/cpu.json)")
+    try:
+        data = json.loads(file.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise UsageError(f"{file}: cannot be read as lab results ({err})") from None
+    return Run(file, "", _checked(data, str(file)))
+
+
+def _checked(data, where: str) -> dict:
+    if not (isinstance(data, dict) and isinstance(data.get("notebooks"), dict) and isinstance(data.get("run"), dict)):
+        raise UsageError(f"{where}: not a lab results file (it has no run and notebooks)")
+    if data.get("format") != FORMAT:
+        raise UsageError(f"{where}: results format {data.get('format')!r}, but this lab reads format {FORMAT}: "
+                         f"rerun the lab (or the reference task) to record these results again")
+    return data
+
+
+def load_all(sources: Sequence[Source], labels: Sequence[str] | None = None) -> list[Run]:
+    """Every source, each labelled: by ``labels`` when given, else by :func:`labels_for`."""
+    runs = [load(s) for s in sources]
+    if labels is not None and len(labels) != len(runs):
+        raise UsageError(f"{len(labels)} labels for {len(runs)} runs")
+    for run, label in zip(runs, labels or labels_for(runs), strict=True):
+        run.label = label
+    return runs
+
+
+def labels_for(runs: Sequence[Run]) -> list[str]:
+    """Short distinct names: a run folder's name (out/cuda -> cuda), a file's stem (cpu-smoke),
+    or for results given directly their backend; with the folder above where those are alike."""
+
+    def name(run: Run, depth: int) -> str:
+        if run.path is None:
+            return run.backend
+        base = run.path.parent if run.path.name == "results.json" else run.path.with_suffix("")
+        return "/".join(base.parts[-depth:])
+
+    short = [name(r, 1) for r in runs]
+    labels = [name(r, 2) if short.count(s) > 1 else s for r, s in zip(runs, short, strict=True)]
+    # Still the same (the same file twice, two results dicts of one backend): number them.
+    return [f"{label} #{i + 1}" if labels.count(label) > 1 else label for i, label in enumerate(labels)]
