@@ -12,10 +12,12 @@ import shlex
 import shutil
 import subprocess
 import sys
+import threading
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import paths, pins
+from . import outdir, paths, pins, signals
 from .backends import Backend, get_backend, require_device
 from .environment import lab_revision
 from .errors import LabError, UsageError
@@ -216,34 +218,75 @@ def notebook_args(notebooks: list[str]) -> tuple[list[str], list[tuple[Path, str
 
 
 def run_lab(engine: Engine, backend_name: str, notebooks: list[str], given: dict, out: Path | None,
-            jobs: int | None, checks: bool) -> int:
-    """Build the image (cached layers make this quick), then ``invoke lab`` inside it; results land
-    in the host's out/<backend>/. Returns the exit code."""
+            jobs: int | None, checks: bool, cell_timeout: float | None = None) -> int:
+    """Build the image (cached layers make this quick), then ``invoke lab`` inside it; the run lands
+    in the host's ``out`` (default out/<backend>/) by the same rules as a local run. Returns the
+    exit code."""
     backend = get_backend(backend_name)
     check_backend(engine, backend)
     build(engine, backend.name, quiet=True)
-    out = Path(out or paths.OUT / backend.name).resolve()
-    out.parent.mkdir(parents=True, exist_ok=True)
     selected, mounts = notebook_args(notebooks)
     inner = ["invoke", "lab", "--runtime", "local", "--backend", backend.name,
-             "--out", f"{IMAGE_ROOT}/out/{out.name}", *selected]
+             "--out", f"{IMAGE_ROOT}/out/{RUN}", *selected]
     for name, value in given.items():
         inner += ["-p", f"{name}={value}"]
     if jobs:
         inner += ["--jobs", str(jobs)]
+    if cell_timeout:
+        inner += ["--cell-timeout", str(cell_timeout)]
     if not checks:
         inner += ["--no-checks"]
-    name = f"jaxlab-{backend.name}-{os.getpid()}"
-    mounts.append((out.parent, f"{IMAGE_ROOT}/out"))
-    cmd = run_command(engine, backend, inner, mounts, name=name, extra=as_invoking_user())
-    proc = subprocess.Popen(cmd)
+    out = outdir.check(out or paths.OUT / backend.name)
+    # The container writes into a staging folder of the host's, which the host then moves into
+    # place: the host holds the lock and keeps the user's files safe, whoever the container runs as.
+    with outdir.staged(out, backend.name) as staging:
+        user = image_user_for(staging)
+        mounts.append((staging, f"{IMAGE_ROOT}/out"))
+        code = run_attached(engine, run_command(engine, backend, inner, mounts, name=container_name(backend),
+                                                extra=user))
+        if os.getuid() == 0:  # the container wrote as the image's user: hand the run to root
+            for path in [staging, *staging.rglob("*")]:
+                os.chown(path, 0, 0, follow_symlinks=False)
+        if (staging / RUN).is_dir():  # a finished run, passed or failed (marked by the lab inside)
+            outdir.promote(staging / RUN, out)
+        return code
+
+
+RUN = "run"  # the folder the container's lab writes inside its staging mount
+IMAGE_UID = 1000  # the images' non-root user (LAB_UID in docker/Dockerfile)
+
+
+def image_user_for(staging: Path) -> list[str]:
+    """Who the container runs as: the invoking user, so what it writes is theirs; never root.
+    Root instead gets the image's own user (the staging folder is lent to it for the run)."""
+    if os.getuid() == 0:
+        os.chown(staging, IMAGE_UID, IMAGE_UID)
+        return []
+    return ["--user", f"{os.getuid()}:{os.getgid()}", "-e", "HOME=/tmp"]
+
+
+def container_name(backend: Backend) -> str:
+    return f"jaxlab-{backend.name}-{os.getpid()}"
+
+
+def run_attached(engine: Engine, cmd: list[str], env: dict | None = None) -> int:
+    """Run a container in the foreground; however this process ends (Ctrl-C, SIGTERM, SIGHUP, an
+    error), the container is stopped before it returns. ``cmd`` names the container (--name)."""
+    name = cmd[cmd.index("--name") + 1]
+    proc = subprocess.Popen(cmd, env=env)
     try:
         return proc.wait()
-    except KeyboardInterrupt:
-        subprocess.run([engine.command, "stop", "-t", "20", name], capture_output=True)
-        proc.wait()
+    except BaseException:
+        with signals.deferred():
+            stop_container(engine, name)
+            proc.wait()
         raise
 
+
+def stop_container(engine: Engine, name: str) -> None:
+    """Stop ``name`` and remove it (it was started with --rm; removing is then a no-op)."""
+    subprocess.run([engine.command, "stop", "-t", "10", name], capture_output=True)
+    subprocess.run([engine.command, "rm", "-f", name], capture_output=True)
 
 
 def out_mount() -> list[tuple[Path, str]]:
@@ -253,26 +296,60 @@ def out_mount() -> list[tuple[Path, str]]:
     return [(out, f"{IMAGE_ROOT}/out")]
 
 
+JUPYTER_START_SECONDS = 120
+
+
 def jupyter(engine: Engine, backend_name: str, port: int = 8888) -> None:
-    """JupyterLab in the image, published on 127.0.0.1 only, with a token."""
+    """JupyterLab in the image, published on 127.0.0.1 only, with a token; the URL is printed once
+    the server answers, and the container is stopped when this ends, however it ends."""
     import secrets
 
     backend = get_backend(backend_name)
     check_backend(engine, backend)
+    build(engine, backend.name, quiet=True)
     token = os.environ.get("JUPYTER_TOKEN") or secrets.token_hex(24)
     # On the host's own network (TPU VMs, engines without a bridge) listen on its loopback only.
     args = container_args(engine, backend) + engine.run_args
     host_net = any(a in ("--net=host", "--network=host", "host") for a in args)
     inner = ["jupyter", "lab", f"--ip={'127.0.0.1' if host_net else '0.0.0.0'}", "--no-browser",
              f"--ServerApp.root_dir={IMAGE_ROOT}/lab"]
-    cmd = run_command(engine, backend, inner, out_mount(),
-                      extra=["-p", f"127.0.0.1:{port}:{port}", "-e", f"JUPYTER_PORT={port}",
-                             "-e", f"JUPYTER_TOKEN={token}"])
-    print(f"JupyterLab: http://127.0.0.1:{port}/lab?token={token}", flush=True)
-    subprocess.run(cmd)
+    name = container_name(backend)
+    # The token reaches the container from this process's environment (-e NAME without a value),
+    # never on a command line that ps would show.
+    cmd = run_command(engine, backend, inner, out_mount(), name=name,
+                      extra=["-p", f"127.0.0.1:{port}:{port}", "-e", f"JUPYTER_PORT={port}", "-e", "JUPYTER_TOKEN"])
+    env = dict(os.environ, JUPYTER_TOKEN=token)
+    url = f"http://127.0.0.1:{port}"
+    watcher = threading.Thread(target=_announce, args=(url, token, name, engine), daemon=True)
+    watcher.start()
+    code = run_attached(engine, cmd, env=env)
+    if code:
+        raise LabError(f"JupyterLab in {backend.image} ended with exit code {code}")
+
+
+def _announce(url: str, token: str, name: str, engine: Engine) -> None:
+    """Print the URL once JupyterLab answers with its token."""
+    import urllib.error
+    import urllib.request
+
+    deadline = time.monotonic() + JUPYTER_START_SECONDS
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(f"{url}/api/status?token={token}", timeout=5):
+                print(f"JupyterLab: {url}/lab?token={token}", flush=True)
+                return
+        except urllib.error.HTTPError:
+            pass
+        except OSError:
+            pass
+        time.sleep(1)
+    print(f"JupyterLab did not answer on {url} within {JUPYTER_START_SECONDS} s; see `{engine.command} logs "
+          f"{name}`", file=sys.stderr, flush=True)
 
 
 def shell(engine: Engine, backend_name: str) -> None:
     backend = get_backend(backend_name)
     check_backend(engine, backend)
-    subprocess.run(run_command(engine, backend, ["bash"], out_mount(), interactive=True))
+    build(engine, backend.name, quiet=True)
+    run_attached(engine, run_command(engine, backend, ["bash"], out_mount(), interactive=True,
+                                     name=container_name(backend)))

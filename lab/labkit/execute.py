@@ -14,16 +14,26 @@ from pathlib import Path
 
 import nbformat
 import papermill
+from nbclient.exceptions import CellTimeoutError
 from papermill.exceptions import PapermillExecutionError
 
 
-def _failing_cell(source: Path, err: PapermillExecutionError) -> tuple[int | None, str]:
+def _failing_cell(source: Path, cell_source: str) -> tuple[int | None, str]:
     """The failing cell's 1-based position in the source notebook (papermill's index counts
     its injected cell) and its first non-blank line."""
     cells = nbformat.read(source, as_version=4).cells
-    position = next((i + 1 for i, c in enumerate(cells) if c.source == err.source), None)
-    first_line = next((ln for ln in err.source.splitlines() if ln.strip()), "")
+    position = next((i + 1 for i, c in enumerate(cells) if c.source == cell_source), None)
+    first_line = next((ln for ln in cell_source.splitlines() if ln.strip()), "")
     return position, first_line
+
+
+def _timed_out_cell(source: Path, message: str) -> tuple[int | None, str]:
+    """nbclient's timeout names the cell only by a preview of its source, between dashed lines."""
+    parts = message.split("-------------------\n")
+    preview = parts[1].strip() if len(parts) > 2 else ""
+    cells = nbformat.read(source, as_version=4).cells
+    match = next((c.source for c in cells if preview and c.source.strip().startswith(preview.splitlines()[0])), "")
+    return _failing_cell(source, match) if match else (None, preview.splitlines()[0] if preview else "")
 
 
 def execute(source: Path, output: Path, parameters: dict, cell_timeout: float | None) -> dict:
@@ -35,8 +45,12 @@ def execute(source: Path, output: Path, parameters: dict, cell_timeout: float | 
             cwd=str(output.parent), progress_bar=False, log_output=False,
             execution_timeout=cell_timeout,
         )
+    except CellTimeoutError as err:
+        position, first_line = _timed_out_cell(source, str(err))
+        status = {"status": "timeout", "cell": position, "cell_source": first_line,
+                  "error": f"the cell ran longer than --cell-timeout {cell_timeout:g} s; kernel stopped"}
     except PapermillExecutionError as err:
-        position, first_line = _failing_cell(source, err)
+        position, first_line = _failing_cell(source, err.source)
         status = {"status": "failed", "cell": position, "cell_source": first_line,
                   "error": f"{err.ename}: {err.evalue}".strip()}
     except Exception as err:  # kernel died, timeout, unreadable notebook: still a clear status

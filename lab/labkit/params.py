@@ -10,6 +10,7 @@ inspection.
 from __future__ import annotations
 
 import ast
+import math
 from pathlib import Path
 
 import papermill
@@ -19,6 +20,7 @@ from .errors import UsageError
 # Every notebook declares these; the runner sets the first and last itself.
 CORE = ("backend", "seed", "smoke", "results_dir")
 RUNNER_SET = ("backend", "results_dir")
+RUNNER_SET_BY = {"backend": "choose it with --backend", "results_dir": "results go to <out>/results; choose with --out"}
 
 _TRUE = {"true", "yes", "1", "on"}
 _FALSE = {"false", "no", "0", "off"}
@@ -39,7 +41,12 @@ CONVERTERS = {"int": int, "float": float, "bool": _to_bool, "str": str}
 def declared(notebook: Path) -> dict[str, dict]:
     """name -> {type, default, help} from the notebook's ``parameters`` cell."""
     found = {}
-    for name, p in papermill.inspect_notebook(str(notebook)).items():
+    try:
+        inspected = papermill.inspect_notebook(str(notebook))
+    except Exception as err:  # nbformat's and JSON's own errors, an unreadable file: one line for all
+        first = (str(err).strip().splitlines() or [type(err).__name__])[0]
+        raise UsageError(f"{notebook}: not a readable notebook ({first})") from None
+    for name, p in inspected.items():
         kind = p["inferred_type_name"]
         if kind in (None, "None"):
             try:
@@ -66,15 +73,18 @@ def convert(notebook: str, name: str, kind: str, text) -> object:
     if not isinstance(text, str):  # already typed (from Python callers)
         if kind == "float" and isinstance(text, int) and not isinstance(text, bool):
             return float(text)
-        if type(text).__name__ == kind:
+        if type(text).__name__ == kind and not (kind == "float" and not math.isfinite(text)):
             return text
         raise UsageError(f"{notebook}: parameter {name!r} expects {kind}, got {text!r}")
     try:
-        return CONVERTERS[kind](text)
+        value = CONVERTERS[kind](text)
+        if kind == "float" and not math.isfinite(value):
+            raise ValueError(text)
+        return value
     except KeyError:
         raise UsageError(f"{notebook}: parameter {name!r} has type {kind}, which -p cannot set") from None
     except ValueError:
-        allowed = {"bool": "true or false", "int": "an int"}.get(kind, f"a {kind}")
+        allowed = {"bool": "true or false", "int": "an int", "float": "a finite float"}.get(kind, f"a {kind}")
         raise UsageError(f"{notebook}: parameter {name!r} expects {allowed}, got {text!r}") from None
 
 
@@ -86,7 +96,7 @@ def resolve(notebooks: list[Path], given: dict[str, object]) -> dict[str, dict[s
     """
     for name in RUNNER_SET:
         if name in given:
-            raise UsageError(f"parameter {name!r} is set by the lab itself (use --{name.replace('_', '-')})")
+            raise UsageError(f"parameter {name!r} is set by the lab itself ({RUNNER_SET_BY[name]})")
     decls = {nb.stem: declared(nb) for nb in notebooks}
     for stem, decl in decls.items():
         missing = [c for c in CORE if c not in decl]

@@ -13,6 +13,8 @@ import time
 
 import psutil
 
+from . import signals
+
 GRACE_SECONDS = 10.0
 
 
@@ -44,7 +46,17 @@ def stop(proc: subprocess.Popen, grace: float = GRACE_SECONDS) -> None:
 
 
 def wait(proc: subprocess.Popen, timeout: float | None, cancel: threading.Event) -> str:
-    """Wait for ``proc``: "done", or "timeout"/"cancelled" after stopping it."""
+    """Wait for ``proc``: "done", or "timeout"/"cancelled" after stopping it. Whatever ends the
+    wait early (Ctrl-C, SIGTERM, an error) stops ``proc`` and its whole tree first."""
+    try:
+        return _wait(proc, timeout, cancel)
+    except BaseException:
+        with signals.deferred():
+            stop(proc)
+        raise
+
+
+def _wait(proc: subprocess.Popen, timeout: float | None, cancel: threading.Event) -> str:
     deadline = None if timeout is None else time.monotonic() + timeout
     while True:
         try:

@@ -1,5 +1,5 @@
 """Reference results: a known-good run per backend, at full sizes and in smoke mode, that later
-runs are compared with (``tests/test_compare.py`` compares every smoke run with its backend's).
+runs are compared with (``tests/unit/test_compare.py`` compares every smoke run with its backend's).
 
     regenerate("cpu")  ->  tests/reference/cpu.json, tests/reference/cpu-smoke.json
 

@@ -2,8 +2,9 @@
 ``out/<backend>/``.
 
 Nothing is written before every input has been checked. A run is assembled in a staging
-folder beside its destination and moved into place at the end, so an interrupted run leaves the
-previous results as they were, and a finished one (passed or failed) is complete.
+folder beside its destination and moved into place at the end (see :mod:`labkit.outdir`), so an
+interrupted run leaves the previous results as they were, and a finished one (passed or failed)
+is complete. Ctrl-C, SIGTERM and SIGHUP stop every worker, kernel and check before the run ends.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
-import shutil
+import signal
 import subprocess
 import sys
 import threading
@@ -24,18 +25,25 @@ from pathlib import Path
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
-from . import consistency, paths, processes
+from . import consistency, outdir, paths, processes, signals
 from . import params as params_mod
 from .backends import get_backend, require_device
 from .errors import LabError, UsageError
 from .results import merge, source_digest, write_json
+from .summary import write_markdown
 
 NOTEBOOK_TIMEOUT = 900.0  # seconds for one notebook, kernel start included
 CHECKS_TIMEOUT = 900.0
 
 
 class Interrupted(LabError):
+    """A run stopped by Ctrl-C, SIGTERM or SIGHUP, after every child was stopped."""
+
     exit_code = 130
+
+    def __init__(self, message: str, exit_code: int = 130):
+        super().__init__(message)
+        self.exit_code = exit_code
 
 
 @dataclass
@@ -92,7 +100,14 @@ def select_notebooks(names: list[str] | tuple[str, ...] = ()) -> list[Path]:
         if len(matches) != 1:
             raise UsageError(f"unknown notebook {name!r}; available: {', '.join(p.stem for p in available)}")
         chosen.append(matches[0])
-    return list(dict.fromkeys(chosen))
+    chosen = list(dict.fromkeys(chosen))
+    # Outputs are named by the notebook's stem: two notebooks of one name would overwrite each other.
+    stems: dict[str, Path] = {}
+    for path in chosen:
+        if (other := stems.setdefault(path.stem, path)) != path:
+            raise UsageError(f"two notebooks named {path.stem!r} ({other} and {path}); their outputs would "
+                             f"overwrite each other: rename one, or run them one at a time")
+    return chosen
 
 
 @dataclass
@@ -172,7 +187,9 @@ def execute_notebooks(plan: Plan, staging: Path, jobs: int, timeout: float = NOT
         futures = [pool.submit(one, nb) for nb in plan.notebooks]
         return [f.result() for f in futures]
     except BaseException:
-        cancel.set()  # every worker stops its notebook and kernel
+        with signals.deferred():  # a second Ctrl-C must not cut the stopping short
+            cancel.set()  # every worker stops its notebook and kernel
+            pool.shutdown(wait=True, cancel_futures=True)
         raise
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
@@ -232,29 +249,35 @@ def junit_counts(junit: Path) -> dict[str, int]:
             "failed": total["failures"], "errors": total["errors"], "skipped": total["skipped"]}
 
 
-def promote(staging: Path, out: Path) -> None:
-    """Move a finished run into place, replacing the previous one only now."""
-    old = out.with_name(f".{out.name}.old-{os.getpid()}")
-    if out.exists():
-        out.rename(old)
-    staging.rename(out)
-    shutil.rmtree(old, ignore_errors=True)
-
-
 def run_lab(backend: str = "cpu", notebooks: list[str] | tuple[str, ...] = (), given: dict | None = None,
             out: Path | None = None, jobs: int | None = None, checks: bool = True,
             timeout: float = NOTEBOOK_TIMEOUT, show_progress: bool = True,
             cell_timeout: float | None = None) -> LabRun:
     """Check the inputs, run the notebooks and the checks, and write ``out`` (default ``out/<backend>``)."""
     plan = make_plan(backend, select_notebooks(notebooks), dict(given or {}))
-    out = Path(out or paths.OUT / backend).resolve()
+    out = outdir.check(out or paths.OUT / backend)
+    if jobs is not None and jobs < 1:
+        raise UsageError(f"--jobs {jobs}: give a number of notebooks to run at once, 1 or more")
     jobs = min(jobs or cpu_count(), len(plan.notebooks))
+    if cell_timeout is not None and cell_timeout <= 0:
+        raise UsageError(f"--cell-timeout {cell_timeout}: give seconds, more than 0")
+    with signals.stop_on_signals(), outdir.staged(out, backend) as staging:
+        try:
+            return _run_staged(plan, staging, out, jobs, checks, timeout, show_progress, cell_timeout)
+        except KeyboardInterrupt as stop:
+            code = getattr(stop, "exit_code", Interrupted.exit_code)
+            what = getattr(stop, "signum", None)
+            name = signal.Signals(what).name if what else "Ctrl-C"
+            raise Interrupted(f"stopped by {name}: every notebook, kernel and check was stopped; {out} left as "
+                              f"it was", code) from None
+        except OSError as err:  # writing the run's files or moving it into place
+            raise LabError(f"could not write the run into {out}: {err.strerror or err}; {out} left as it was") from None
+
+
+def _run_staged(plan: Plan, staging: Path, out: Path, jobs: int, checks: bool, timeout: float,
+                show_progress: bool, cell_timeout: float | None) -> LabRun:
     started = dt.datetime.now(dt.UTC)
     start = time.monotonic()
-    out.parent.mkdir(parents=True, exist_ok=True)
-    staging = out.with_name(f".{out.name}.partial-{os.getpid()}")
-    shutil.rmtree(staging, ignore_errors=True)
-    staging.mkdir()
     progress = _progress() if show_progress else None
     try:
         if progress:
@@ -263,25 +286,18 @@ def run_lab(backend: str = "cpu", notebooks: list[str] | tuple[str, ...] = (), g
         check = None
         if checks:
             task = progress.add_task("checks (pytest)", total=1) if progress else None
-            check = run_checks(backend, staging)
+            check = run_checks(plan.backend, staging)
             if progress:
                 progress.update(task, completed=1)
-    except KeyboardInterrupt:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise Interrupted(f"interrupted: notebooks and kernels stopped; {out} left as it was") from None
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
     finally:
         if progress:
             progress.stop()
-    lab = LabRun(backend, out, outcomes, check, round(time.monotonic() - start, 2), plan.given)
-    meta = {"backend": backend, "params": plan.given, "jobs": jobs, "started": started.isoformat(timespec="seconds"),
-            "seconds": lab.seconds, "ok": lab.ok, "steps": [asdict(o) for o in lab.steps]}
+    lab = LabRun(plan.backend, out, outcomes, check, round(time.monotonic() - start, 2), plan.given)
+    meta = {"backend": plan.backend, "params": plan.given, "jobs": jobs,
+            "started": started.isoformat(timespec="seconds"), "seconds": lab.seconds, "ok": lab.ok,
+            "steps": [asdict(o) for o in lab.steps]}
     digests = {nb.stem: source_digest(nb) for nb in plan.notebooks}
     write_json(staging / "results.json", merge(staging / "results", meta, digests))
-    from .summary import write_markdown
-
     write_markdown(lab, staging / "summary.md")
-    promote(staging, out)
+    outdir.promote(staging, out)
     return lab

@@ -1,0 +1,154 @@
+"""Where a run is written, and the rules that keep everything else safe.
+
+A run only ever replaces a run. The runner marks each run folder with :data:`MARKER`; ``--out``
+may name a new folder, an empty one, or a folder that holds that marker. Anything else (a
+user's folder, a file, the checkout, ``lab/``, the folder that holds other runs) is refused
+before anything starts, in one line that says why.
+
+A run is assembled in a staging folder beside its destination and moved into place at the end;
+the previous run is removed only once the new one is there. A lock beside the destination lets
+one run at a time write it: a second is refused, never interleaved. Staging folders left by a
+run that crashed are cleaned up by the next run into the same place.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import errno
+import fcntl
+import json
+import os
+import re
+import shutil
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from . import paths
+from .errors import UsageError
+
+MARKER = ".jaxlab-run"  # in every run folder the runner writes: what may be replaced
+_LEFTOVER = re.compile(r"^\.(?P<name>.+)\.(?P<kind>partial|old)-(?P<pid>\d+)$")
+
+
+def is_run(folder: Path) -> bool:
+    """A folder the runner wrote: it carries the marker, or (a run from before the marker
+    existed) a results.json that is a lab run's."""
+    if (folder / MARKER).is_file():
+        return True
+    try:
+        data = json.loads((folder / "results.json").read_text())
+    except (OSError, ValueError):
+        return False
+    return isinstance(data, dict) and {"format", "run", "notebooks"} <= data.keys()
+
+
+def _protected() -> dict[Path, str]:
+    """Folders no run may be, or contain: what each one is, for the message."""
+    return {paths.ROOT.resolve(): "the lab's checkout", paths.NOTEBOOKS.resolve(): "the lab's notebooks (lab/)",
+            Path.home().resolve(): "your home folder"}
+
+
+def check(out: Path) -> Path:
+    """``out`` resolved, or a UsageError saying why a run may not be written there."""
+    out = Path(out).expanduser().resolve()
+    for folder, what in _protected().items():
+        if folder.is_relative_to(out):
+            raise UsageError(f"--out {out} is or contains {what}; a run only replaces an earlier run: "
+                             f"give a new folder, such as out/<backend>")
+    if out.exists() and not out.is_dir():
+        raise UsageError(f"--out {out} is a file, not a folder; give a new folder or an earlier run's folder")
+    if out.is_dir() and not is_run(out) and any(out.iterdir()):
+        runs = sorted(p.name for p in out.iterdir() if p.is_dir() and is_run(p))
+        if runs:
+            raise UsageError(f"--out {out} holds other runs ({', '.join(runs)}); give one run's folder, "
+                             f"such as {out / runs[0]}, or a new one")
+        raise UsageError(f"--out {out} holds files that are not a lab run (it has no {MARKER}); give a new or "
+                         f"empty folder, or an earlier run's folder")
+    return out
+
+
+def _unwritable(out: Path, err: OSError) -> UsageError:
+    return UsageError(f"--out {out}: cannot write there ({err.strerror or err}); give a folder you can write to")
+
+
+@contextmanager
+def _locked(out: Path) -> Iterator[None]:
+    lock = out.with_name(f".{out.name}.lock")
+    try:
+        fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o644)
+    except OSError as err:
+        raise _unwritable(out, err) from None
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as err:
+            if err.errno not in (errno.EAGAIN, errno.EACCES):
+                raise _unwritable(out, err) from None
+            holder = os.pread(fd, 64, 0).decode(errors="replace").strip() or "?"
+            raise UsageError(f"another lab run (pid {holder}) is writing {out}; wait for it to end, or give "
+                             f"another --out") from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, str(os.getpid()).encode(), 0)
+        try:
+            yield
+        finally:
+            lock.unlink(missing_ok=True)  # still held: nobody else can be between these two steps
+    finally:
+        os.close(fd)
+
+
+def clean_leftovers(out: Path) -> list[Path]:
+    """Remove the staging and replaced folders that crashed runs left beside ``out`` (under the
+    lock, no live run can own one). Only folders that carry the marker are touched."""
+    removed = []
+    for path in out.parent.glob(f".{out.name}.*-*"):
+        m = _LEFTOVER.match(path.name)
+        if m and m["name"] == out.name and path.is_dir() and is_run(path):
+            shutil.rmtree(path, ignore_errors=True)
+            removed.append(path)
+    return removed
+
+
+def _mark(folder: Path, backend: str) -> None:
+    stamp = {"backend": backend, "pid": os.getpid(), "started": dt.datetime.now(dt.UTC).isoformat(timespec="seconds")}
+    (folder / MARKER).write_text(json.dumps(stamp) + "\n")
+
+
+@contextmanager
+def staged(out: Path, backend: str) -> Iterator[Path]:
+    """Hold ``out``'s lock and give a fresh staging folder beside it; on any exit but a
+    :func:`promote`, the staging folder goes and ``out`` is as it was."""
+    out = check(out)
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise _unwritable(out, err) from None
+    with _locked(out):
+        for path in clean_leftovers(out):
+            print(f"notice: removed {path.name}, left beside {out} by a run that did not finish", file=sys.stderr)
+        staging = out.with_name(f".{out.name}.partial-{os.getpid()}")
+        try:
+            staging.mkdir()
+            _mark(staging, backend)
+        except OSError as err:
+            raise _unwritable(out, err) from None
+        try:
+            yield staging
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)  # gone already once promoted
+
+
+def promote(staging: Path, out: Path) -> None:
+    """Move a finished run into place; the previous run is removed only once the new one is there."""
+    old = out.with_name(f".{out.name}.old-{os.getpid()}")
+    if out.exists():
+        out.rename(old)
+    try:
+        staging.rename(out)
+    except OSError:
+        if old.exists():
+            old.rename(out)
+        raise
+    shutil.rmtree(old, ignore_errors=True)
