@@ -12,6 +12,7 @@ import os
 import secrets
 import socket
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -153,7 +154,7 @@ def test_dockerfile_default_command_is_jupyterlab_with_tini(engine, cpu_image):
     assert "JAX_PLATFORMS=cpu" in config["Env"]
     assert config["Labels"][containers.LOCK_LABEL] == "cpu"  # a rebuild keeps the lock it was built from
     assert containers.built_lock(engine, CPU) == "cpu"
-    assert Path("/home/lab/jaxlab").as_posix() in " ".join(config["Env"])
+    assert f"JAXLAB_ROOT={containers.IMAGE_ROOT}" in config["Env"]
 
 
 ACCELERATORS = [name for name, b in BACKENDS.items() if b.plugin_modules]
@@ -243,3 +244,35 @@ def test_compose_cpu_profile_serves_jupyterlab_on_loopback_with_its_token(engine
         assert http_status(f"{base}/api/status") == 403
     finally:
         subprocess.run([*compose, "down"], capture_output=True, env=env, cwd=paths.ROOT)
+
+
+def test_sigterm_to_invoke_jupyter_stops_its_container_and_keeps_the_token_off_command_lines(engine, cpu_image):
+    import select
+    import signal
+
+    port, token = free_port(), secrets.token_hex(16)
+    env = dict(os.environ, JUPYTER_TOKEN=token)
+    proc = subprocess.Popen([sys.executable, "-m", "invoke", "jupyter", "--port", str(port)], cwd=paths.ROOT,
+                            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    name = f"jaxlab-cpu-{proc.pid}"
+    try:
+        deadline, line = time.monotonic() + 300, ""
+        while time.monotonic() < deadline and "JupyterLab: " not in line:
+            ready, _, _ = select.select([proc.stdout], [], [], 1)
+            line = proc.stdout.readline() if ready else line
+            assert proc.poll() is None, proc.stderr.read()
+        assert line.strip() == f"JupyterLab: http://127.0.0.1:{port}/lab?token={token}"
+        assert http_status(f"http://127.0.0.1:{port}/api/status?token={token}") == 200  # announced once it answers
+        command_lines = subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True).stdout
+        assert token not in command_lines
+        running = subprocess.run([engine.command, "ps", "-q", "--filter", f"name=^{name}$"],
+                                 capture_output=True, text=True).stdout.strip()
+        assert running, f"no container {name}"
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=90)
+        assert proc.returncode == 128 + signal.SIGTERM
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    left = subprocess.run([engine.command, "ps", "-aq", "--filter", f"name=^{name}$"], capture_output=True, text=True)
+    assert left.stdout.strip() == "", f"container {name} outlived invoke jupyter"

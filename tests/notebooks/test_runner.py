@@ -14,7 +14,7 @@ import psutil
 import pytest
 from helpers import FIXTURES
 
-from labkit import paths, runner
+from labkit import outdir, paths, runner
 
 pytestmark = pytest.mark.slow
 
@@ -65,26 +65,39 @@ def test_timeout_stops_the_kernel(tmp_path):
     assert processes_under(tmp_path) == []
 
 
-def test_ctrl_c_stops_kernels_and_keeps_previous_output(tmp_path):
+def test_a_run_replaces_an_earlier_run_and_cleans_what_a_crashed_one_left(tmp_path):
     out = tmp_path / "out"
-    out.mkdir()
-    (out / "previous.txt").write_text("an earlier run")
+    first = runner.run_lab("cpu", [str(FIXTURES / "01_ok.ipynb")], {}, out=out, checks=False, show_progress=False)
+    assert first.ok and outdir.is_run(out)
+    crashed = tmp_path / ".out.partial-999999"  # what a run killed with SIGKILL leaves
+    crashed.mkdir()
+    (crashed / outdir.MARKER).write_text("{}\n")
+    not_ours = tmp_path / ".out.partial-nothing"
+    not_ours.mkdir()
+    second = runner.run_lab("cpu", [str(FIXTURES / "01_ok.ipynb")], {"seed": "5"}, out=out, checks=False,
+                            show_progress=False)
+    assert second.ok
+    assert json.loads((out / "results.json").read_text())["run"]["params"] == {"seed": "5"}
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".out.partial-nothing", "out"]
+
+
+def test_a_second_run_into_the_same_out_is_refused_while_the_first_runs(tmp_path):
+    out = tmp_path / "out"
     cmd = [sys.executable, "-m", "invoke", "lab", "--runtime", "local", "--no-checks", "--out", str(out),
-           "-n", str(FIXTURES / "03_sleepy.ipynb"), "-n", str(FIXTURES / "01_ok.ipynb")]
-    proc = subprocess.Popen(cmd, cwd=paths.ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    deadline = time.monotonic() + 60
-    # Wait until the sleepy notebook's kernel is really running.
-    while time.monotonic() < deadline and not kernels_under(tmp_path):
-        time.sleep(0.3)
-    assert processes_under(tmp_path), "no kernel started within 60 s"
-    proc.send_signal(signal.SIGINT)
-    _, stderr = proc.communicate(timeout=60)
-    assert proc.returncode == 130, stderr
-    assert "interrupted" in stderr.strip().splitlines()[-1]
-    time.sleep(0.5)
-    assert processes_under(tmp_path) == []
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]  # no staging folder left
-    assert [p.name for p in out.iterdir()] == ["previous.txt"]
+           "-n", str(FIXTURES / "03_sleepy.ipynb")]
+    first = subprocess.Popen(cmd, cwd=paths.ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and not list(tmp_path.glob(".out.partial-*")):
+            time.sleep(0.2)
+        second = subprocess.run(cmd[:-2] + ["-n", str(FIXTURES / "01_ok.ipynb")], cwd=paths.ROOT,
+                                capture_output=True, text=True, timeout=120)
+        assert second.returncode == 2, second.stderr
+        assert f"another lab run (pid {first.pid}) is writing {out}" in second.stderr
+    finally:
+        first.send_signal(signal.SIGTERM)
+        first.communicate(timeout=60)
+    assert not out.exists() and list(tmp_path.iterdir()) == []
 
 
 def test_usage_errors_write_nothing(tmp_path):

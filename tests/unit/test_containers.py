@@ -76,3 +76,30 @@ def test_an_engine_that_did_not_answer_is_asked_again(tmp_path):
     assert calls() == 2
     with pytest.raises(UsageError, match="no container engine answers"):
         engine.require()
+
+
+def test_root_never_runs_the_container_as_root(tmp_path, monkeypatch):
+    lent = []
+    monkeypatch.setattr(containers.os, "getuid", lambda: 0)
+    monkeypatch.setattr(containers.os, "chown", lambda path, uid, gid, **kw: lent.append((path, uid, gid)))
+    assert containers.image_user_for(tmp_path) == []  # the image's own non-root user
+    assert lent == [(tmp_path, containers.IMAGE_UID, containers.IMAGE_UID)]
+
+
+def test_other_users_run_the_container_as_themselves(tmp_path, monkeypatch):
+    monkeypatch.setattr(containers.os, "getuid", lambda: 1234)
+    monkeypatch.setattr(containers.os, "getgid", lambda: 99)
+    assert containers.image_user_for(tmp_path)[:2] == ["--user", "1234:99"]
+
+
+def test_jupyter_token_is_not_on_the_command_line(monkeypatch):
+    seen = {}
+    monkeypatch.setattr(containers, "check_backend", lambda engine, backend: None)
+    monkeypatch.setattr(containers, "build", lambda *a, **k: None)
+    monkeypatch.setattr(containers, "out_mount", lambda: [])
+    monkeypatch.setattr(containers, "_announce", lambda *a: None)
+    monkeypatch.setattr(containers, "run_attached", lambda engine, cmd, env=None: seen.update(cmd=cmd, env=env) or 0)
+    monkeypatch.setenv("JUPYTER_TOKEN", "s3cret-token")
+    containers.jupyter(containers.Engine(), "cpu", 8899)
+    assert not any("s3cret-token" in arg for arg in seen["cmd"])
+    assert "JUPYTER_TOKEN" in seen["cmd"] and seen["env"]["JUPYTER_TOKEN"] == "s3cret-token"

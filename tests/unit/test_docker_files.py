@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from labkit import BACKENDS, paths
+from labkit import BACKENDS, containers, paths
 
 DOCKERFILE = (paths.ROOT / "docker" / "Dockerfile").read_text()
 COMPOSE = yaml.safe_load((paths.ROOT / "compose.yaml").read_text())
@@ -47,7 +47,7 @@ def test_compose_has_one_service_per_backend_under_its_profile():
         assert service["build"]["args"]["BACKEND"] == backend.name
         assert service["build"]["dockerfile"] == "docker/Dockerfile"
         assert "JUPYTER_TOKEN" in service["environment"]
-        assert any(v.endswith(":/home/lab/jaxlab/out") for v in service["volumes"])
+        assert any(v.endswith(f":{containers.IMAGE_ROOT}/out") for v in service["volumes"])
 
 
 @pytest.mark.parametrize("name", list(BACKENDS))

@@ -45,7 +45,30 @@ def _checked(data, where: str) -> dict:
     if data.get("format") != FORMAT:
         raise UsageError(f"{where}: results format {data.get('format')!r}, but this lab reads format {FORMAT}: "
                          f"rerun the lab (or the reference task) to record these results again")
+    for notebook, record in data["notebooks"].items():
+        if problem := _malformed(record):
+            raise UsageError(f"{where}: notebook {notebook!r} is not a lab record ({problem}); was the file edited?")
     return data
+
+
+def _malformed(record) -> str | None:
+    """What is wrong with one notebook's record, in a few words; None when it is sound."""
+    if not isinstance(record, dict):
+        return "not an object"
+    for section in ("values", "facts", "metrics", "params", "environment"):
+        if not isinstance(record.get(section, {}), dict):
+            return f"{section} is not an object"
+    for key, value in record.get("values", {}).items():
+        if not (isinstance(value, dict) and isinstance(value.get("dtype"), str) and isinstance(value.get("shape"), list)
+                and ("data" in value or isinstance(value.get("summary"), dict))):
+            return f"value {key!r} lacks dtype, shape and data"
+    timings = record.get("timings", [])
+    if not (isinstance(timings, list) and all(isinstance(t, dict) and {"subject", "variant", "seconds"} <= t.keys()
+                                              for t in timings)):
+        return "timings are not (subject, variant, seconds) records"
+    if not all(isinstance(v, int | float) for v in record.get("metrics", {}).values()):
+        return "a metric is not a number"
+    return None
 
 
 def load_all(sources: Sequence[Source], labels: Sequence[str] | None = None) -> list[Run]:

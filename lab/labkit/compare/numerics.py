@@ -83,7 +83,12 @@ def compare_value(expected: dict, actual: dict, backends, row: Row) -> Row:
         return row.fail(f"dtype {actual['dtype']}, baseline {expected['dtype']}")
     if expected["shape"] != actual["shape"]:
         return row.fail(f"shape {actual['shape']}, baseline {expected['shape']}")
-    accumulates = bool(expected.get("accumulates") or actual.get("accumulates"))
+    # The notebook marks what accumulates; both runs ran the same source, so a flag that differs
+    # was edited, and taking either one would loosen (or tighten) the bound for both runs.
+    accumulates = bool(expected.get("accumulates"))
+    if accumulates != bool(actual.get("accumulates")):
+        return row.fail(f"marked accumulates={bool(actual.get('accumulates'))}, baseline {accumulates}: the same "
+                        f"notebook source marks a value one way")
     try:
         row.bound = between(expected["dtype"], backends, accumulates)
     except (KeyError, TypeError):
