@@ -15,24 +15,41 @@ from pathlib import Path
 
 from invoke import Collection, Exit, task
 
-from labkit import BACKENDS, LabError
+from labkit import BACKENDS, LabError, UsageError
+from labkit.signals import stop_on_signals
 
 HELP_BACKEND = f"where JAX runs: {', '.join(BACKENDS)} (default: config jaxlab.backend, i.e. cpu)"
 
 
 def clear_errors(fn):
-    """Report labkit's errors as one line and an exit code, never as a traceback."""
+    """Report labkit's errors as one line and an exit code, never as a traceback; SIGTERM and
+    SIGHUP end a task the way Ctrl-C does, so whatever it started is stopped on the way out."""
 
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
         try:
-            return fn(*args, **kwargs)
+            with stop_on_signals():
+                return fn(*args, **kwargs)
         except LabError as err:
             raise Exit(f"error: {err}", code=err.exit_code) from None
-        except KeyboardInterrupt:
-            raise Exit("interrupted", code=130) from None
+        except KeyboardInterrupt as stop:
+            raise Exit("interrupted", code=getattr(stop, "exit_code", 130)) from None
 
     return wrapper
+
+
+def number(value, flag: str, kind=int, minimum: float = 1):
+    """A numeric flag, checked here: invoke's own conversion would end in a traceback."""
+    if value is None:
+        return None
+    try:
+        parsed = kind(value)
+    except ValueError:
+        parsed = None
+    if parsed is None or not parsed >= minimum:  # also refuses NaN
+        what = "a whole number" if kind is int else "a number"
+        raise UsageError(f"{flag} {value!r}: give {what}, {minimum:g} or more")
+    return parsed
 
 
 @task(
@@ -41,33 +58,49 @@ def clear_errors(fn):
         "backend": HELP_BACKEND,
         "notebook": "run only this notebook (name, number or path); repeatable",
         "param": "notebook parameter as name=value, checked against the notebooks; repeatable",
-        "jobs": "notebooks run at once (default: the number of cores)",
+        "jobs": "notebooks run at once, 1 or more (default: the number of cores)",
+        "cell_timeout": "seconds one cell may run before its notebook fails, naming the cell (default: no limit "
+                        "but the notebook's 900 s)",
         "checks": "run the consistency checks (pytest) after the notebooks (default: on)",
         "runtime": "auto (docker if an engine answers, else local), docker (in the backend's image) "
                    "or local (this Python)",
         "out": "output folder (default: out/<backend>)",
+        "compare": "end with the verdict against the CPU reference of the same parameters; a disagreement "
+                   "fails the run (default: on)",
+        "against": "the reference (a results file or run folder) for the verdict, instead of the CPU's",
     },
 )
 @clear_errors
-def lab(c, backend=None, notebook=None, param=None, jobs=0, checks=True, runtime="auto", out=None):
+def lab(c, backend=None, notebook=None, param=None, jobs=None, checks=True, runtime="auto", out=None,
+        cell_timeout=None, compare=True, against=None):
     """Run the exercise notebooks and the consistency checks; write out/<backend>/."""
-    from labkit import containers, params, runner, runtimes, summary
+    from labkit import containers, environment, outdir, params, paths, runner, runtimes, summary
 
     backend = backend or c.config.jaxlab.backend
     given = params.parse_assignments(param or [])
+    jobs, cell_timeout = number(jobs, "--jobs"), number(cell_timeout, "--cell-timeout", float, 0.001)
     engine = containers.Engine.from_config(c.config)
     # Everything is checked here, on the host, before any image is built or kernel started.
     runner.make_plan(backend, runner.select_notebooks(notebook or []), given, check_device=False)
+    outdir.check(out or paths.OUT / backend)
+    if against and not Path(against).exists():
+        raise UsageError(f"--against {against}: no such results file or run folder")
+    if against and Path(against).is_dir():
+        against = str(Path(against) / "results.json")
     where, notice = runtimes.resolve(runtime, engine)
     if notice:
         print(f"notice: {notice}", file=sys.stderr)
     if where == "docker":
-        code = containers.run_lab(engine, backend, notebook or [], given, out, jobs or None, checks)
+        code = containers.run_lab(engine, backend, notebook or [], given, out, jobs, checks, cell_timeout,
+                                  compare, against)
         if code:
             raise Exit(f"lab failed on {backend} in {containers.get_backend(backend).image} (exit {code})",
                        code=code)
         return
-    result = runner.run_lab(backend, notebook or [], given, out=out, jobs=jobs or None, checks=checks)
+    if notice := environment.jax_notice():
+        print(f"notice: {notice}", file=sys.stderr)
+    result = runner.run_lab(backend, notebook or [], given, out=out, jobs=jobs, checks=checks,
+                            cell_timeout=cell_timeout, compare=compare, against=against)
     summary.print_table(result)
     if not result.ok:
         raise Exit(f"lab failed on {backend}: see {result.out / 'summary.md'}", code=1)
@@ -86,10 +119,13 @@ def build(c, backend=None, lock=None):
 
 @task(help={"backend": HELP_BACKEND, "port": "port on 127.0.0.1 (default 8888)"})
 @clear_errors
-def jupyter(c, backend=None, port=8888):
+def jupyter(c, backend=None, port="8888"):
     """JupyterLab in the backend's image on 127.0.0.1, token required; prints the URL."""
     from labkit import containers
 
+    port = number(port, "--port")
+    if port > 65535:
+        raise UsageError(f"--port {port}: give a port number, 1 to 65535")
     containers.jupyter(containers.Engine.from_config(c.config), backend or c.config.jaxlab.backend, port)
 
 
@@ -106,25 +142,41 @@ def shell(c, backend=None):
 @clear_errors
 def test(c, backend=None, pytest_args=""):
     """Run the whole test suite: consistency checks, runner tests, every notebook in smoke mode."""
-    backend = backend or c.config.jaxlab.backend
-    result = c.run(f"{sys.executable} -m pytest --backend {backend} {pytest_args}", pty=False, warn=True)
-    if result.exited:
-        raise Exit(code=result.exited)
+    import shlex
+    import threading
+
+    from labkit import get_backend, processes
+
+    backend = get_backend(backend or c.config.jaxlab.backend).name
+    try:
+        extra = shlex.split(pytest_args)
+    except ValueError as err:
+        raise UsageError(f"--pytest-args {pytest_args!r}: {err}") from None
+    # An argument list, never a shell line: nothing given here is run by a shell. However the task
+    # ends (Ctrl-C, SIGTERM), pytest and what it started are stopped with it.
+    proc = processes.start([sys.executable, "-m", "pytest", "--backend", backend, *extra])
+    processes.wait(proc, None, threading.Event())
+    if proc.returncode:
+        raise Exit(code=proc.returncode)
 
 
 @task(help={"backend": HELP_BACKEND, "smoke": "small sizes (default: full sizes, as invoke lab)",
             "jobs": "notebooks run at once in the lab (default: the number of cores)",
-            "what": "notebooks (the runner vs papermill's CLI), images (sizes, rebuild, docker vs local) or all"})
+            "what": "notebooks (the runner vs papermill's CLI), lab (the whole lab: checks after vs next to the "
+                    "notebooks), images (sizes, rebuild, docker vs local) or all"})
 @clear_errors
-def bench(c, backend=None, smoke=False, jobs=0, what="notebooks"):
+def bench(c, backend=None, smoke=False, jobs=None, what="notebooks"):
     """Rerunnable figures: the notebook phase against papermill's CLI one by one; image sizes and times."""
     from labkit import bench as bench_mod
     from labkit import containers
 
-    if what not in ("notebooks", "images", "all"):
-        raise Exit(f"error: unknown --what {what!r}; valid: notebooks, images, all", code=2)
+    if what not in ("notebooks", "lab", "images", "all"):
+        raise UsageError(f"unknown --what {what!r}; valid: notebooks, lab, images, all")
+    jobs = number(jobs, "--jobs")
     if what in ("notebooks", "all"):
-        bench_mod.notebook_phase(backend or c.config.jaxlab.backend, smoke=smoke, jobs=jobs or None)
+        bench_mod.notebook_phase(backend or c.config.jaxlab.backend, smoke=smoke, jobs=jobs)
+    if what in ("lab", "all"):
+        bench_mod.whole_lab(backend or c.config.jaxlab.backend, smoke=smoke, jobs=jobs)
     if what in ("images", "all"):
         bench_mod.images(containers.Engine.from_config(c.config))
 
@@ -143,12 +195,20 @@ def bench(c, backend=None, smoke=False, jobs=0, what="notebooks"):
 def compare(c, baseline, run, also=None, force=False, out=None):
     """Compare results across runs, e.g. `invoke compare out/cpu out/cuda`: tolerances, speedups, a report."""
     from labkit import compare as compare_mod
+    from labkit.compare import report
 
-    runs = [baseline, run, *(also or [])]
-    result = compare_mod.run(runs, **({"out": Path(out)} if out else {}), force=force)
-    compare_mod.print_table(result)
-    if not result.ok:
-        raise Exit(f"inconsistent: {result.summary()}", code=1)
+    target = Path(out) if out else report.OUT
+    if target.exists() and not target.is_dir():
+        raise UsageError(f"--out {target} is a file; the reports need a folder (default: {report.OUT})")
+    comparison = compare_mod.run([baseline, run, *(also or [])], force=force)
+    try:
+        md, page, *_ = report.write_reports(comparison, target)
+    except OSError as err:
+        raise LabError(f"could not write the reports into {target}: {err.strerror or err}") from None
+    report.print_table(comparison)
+    print(f"report: {md}  ·  {page}")
+    if not comparison.ok:
+        raise Exit(f"inconsistent: {comparison.summary()}", code=1)
 
 
 @task(help={"backend": HELP_BACKEND, "name": "file name under tests/reference/ (default: the backend)"})
@@ -161,14 +221,27 @@ def reference(c, backend=None, name=None):
         print(f"wrote {path}")
 
 
-@task(help={"name": "only this lock (cpu, cuda, cuda12, tpu); default all"})
+@task(help={
+    "name": "only this lock (cpu, cuda, cuda12, tpu); default all",
+    "refresh": "move the cut-off to now, taking the newest releases the pins allow (all locks)",
+    "cutoff": "move the cut-off to this UTC date or time, e.g. 2026-11-26 or 2026-11-26T12:00:00Z (all locks)",
+})
 @clear_errors
-def lock(c, name=None):
-    """Regenerate the images' hashed lock files (docker/locks/) from pyproject.toml's pins."""
-    from labkit import locks
+def lock(c, name=None, refresh=False, cutoff=None):
+    """Regenerate the images' hashed lock files (docker/locks/) from pyproject.toml's pins.
 
-    for path in locks.generate([name] if name else None):
-        print(f"wrote {path.relative_to(locks.paths.ROOT)}")
+    Only packages uploaded before the cut-off date recorded in the locks' headers count, so this
+    gives the same locks until a pin changes; --refresh (now) or --cutoff DATE moves that date,
+    for all the locks together, on purpose.
+    """
+    from labkit import UsageError, locks
+
+    if refresh and cutoff:
+        raise UsageError("give --refresh or --cutoff, not both")
+    when = locks.cutoff_now() if refresh else locks.parse_cutoff(cutoff) if cutoff else None
+    for path in locks.generate([name] if name else None, when):
+        uploaded = locks.header(path.stem)["cutoff"]
+        print(f"wrote {path.relative_to(locks.paths.ROOT)} (packages uploaded before {uploaded})")
 
 
 @task

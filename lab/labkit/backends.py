@@ -48,6 +48,9 @@ class Backend:
     container_runtime: str | None = None
     env: dict[str, str] = field(default_factory=dict)
     simulated_devices: int = 0  # devices to simulate on CPU so collectives are real
+    # How many processes may hold the device at once (0: as many as there are cores). A GPU is
+    # shared by every kernel; libtpu lets one process at a time open a TPU.
+    processes_at_once: int = 0
     # Modules one of which the platform's JAX plugin installs; empty for JAX's built-in CPU.
     plugin_modules: tuple[str, ...] = ()
 
@@ -138,6 +141,8 @@ BACKENDS: dict[str, Backend] = {
             device_globs=("/dev/accel[0-9]*", "/dev/vfio/[0-9]*"),
             # Cloud TPU VM practice: the TPU runtime needs the host's devices, network and a large /dev/shm.
             container_args=("--privileged", "--net=host", "--shm-size=16g"),
+            # The lab's notebooks and checks take turns on the TPU; see the README.
+            processes_at_once=1,
             plugin_modules=("libtpu",),
             locks=("tpu",),
         ),

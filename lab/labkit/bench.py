@@ -39,7 +39,7 @@ def sequential_papermill(plan: runner.Plan, workdir: Path) -> float:
 def notebook_phase(backend: str = "cpu", smoke: bool = False, jobs: int | None = None) -> dict:
     """The lab's parallel notebook phase against the papermill CLI one notebook at a time."""
     plan = runner.make_plan(backend, runner.select_notebooks(), {"smoke": smoke})
-    jobs = min(jobs or runner.cpu_count(), len(plan.notebooks))
+    jobs = runner.slots(backend, jobs, len(plan.notebooks))
     console = Console()
     with tempfile.TemporaryDirectory(prefix="jaxlab-bench-") as tmp:
         tmp = Path(tmp)
@@ -63,6 +63,38 @@ def notebook_phase(backend: str = "cpu", smoke: bool = False, jobs: int | None =
     if failed:
         console.print(f"[red]notebooks failed in the lab runner: {', '.join(failed)}[/]")
     write_json(paths.OUT / "bench" / "notebook_phase.json", figures)
+    return figures
+
+
+def whole_lab(backend: str = "cpu", smoke: bool = False, jobs: int | None = None) -> dict:
+    """``invoke lab``'s wall time, notebooks and checks included: with the checks after the
+    notebooks (as the lab ran them before) against the checks next to the notebooks (as now)."""
+    console = Console()
+    given = {"smoke": "true"} if smoke else {}
+    figures: dict = {"backend": backend, "smoke": smoke, "cores": runner.cpu_count()}
+    with tempfile.TemporaryDirectory(prefix="jaxlab-bench-") as tmp:
+        tmp = Path(tmp)
+        console.print("the lab with the checks after the notebooks ...")
+        start = time.monotonic()
+        first = runner.run_lab(backend, [], given, out=tmp / "after", jobs=jobs, checks=False, show_progress=False)
+        checks = runner.run_checks(backend, tmp / "after-checks")
+        figures["checks_after_s"] = round(time.monotonic() - start, 1)
+        console.print("the lab with the checks next to the notebooks ...")
+        start = time.monotonic()
+        second = runner.run_lab(backend, [], given, out=tmp / "next", jobs=jobs, checks=True, show_progress=False)
+        figures["checks_alongside_s"] = round(time.monotonic() - start, 1)
+    figures["speedup"] = round(figures["checks_after_s"] / figures["checks_alongside_s"], 2)
+    figures["failed"] = [o.name for o in [*first.steps, checks, *second.steps] if not o.ok]
+    table = Table(title=f"whole lab on {backend}{' (smoke)' if smoke else ''}, {figures['cores']} cores")
+    for col in ("how", "seconds"):
+        table.add_column(col)
+    table.add_row("notebooks, then checks", f"{figures['checks_after_s']:.1f}")
+    table.add_row("checks next to the notebooks", f"{figures['checks_alongside_s']:.1f}")
+    table.add_row("speedup", f"{figures['speedup']:.2f}x")
+    console.print(table)
+    if figures["failed"]:
+        console.print(f"[red]failed: {', '.join(figures['failed'])}[/]")
+    write_json(paths.OUT / "bench" / "whole_lab.json", figures)
     return figures
 
 

@@ -192,6 +192,7 @@ def check_backend(engine: Engine, backend: Backend) -> None:
 
 
 NOTEBOOK_MOUNTS = "/mnt/notebooks"  # where notebooks from outside the lab appear in the container
+REFERENCE_MOUNT = "/mnt/reference"  # where --against's folder appears in the container
 
 
 def notebook_args(notebooks: list[str]) -> tuple[list[str], list[tuple[Path, str]]]:
@@ -218,7 +219,8 @@ def notebook_args(notebooks: list[str]) -> tuple[list[str], list[tuple[Path, str
 
 
 def run_lab(engine: Engine, backend_name: str, notebooks: list[str], given: dict, out: Path | None,
-            jobs: int | None, checks: bool, cell_timeout: float | None = None) -> int:
+            jobs: int | None, checks: bool, cell_timeout: float | None = None, compare: bool = True,
+            against: str | None = None) -> int:
     """Build the image (cached layers make this quick), then ``invoke lab`` inside it; the run lands
     in the host's ``out`` (default out/<backend>/) by the same rules as a local run. Returns the
     exit code."""
@@ -236,6 +238,12 @@ def run_lab(engine: Engine, backend_name: str, notebooks: list[str], given: dict
         inner += ["--cell-timeout", str(cell_timeout)]
     if not checks:
         inner += ["--no-checks"]
+    if not compare:
+        inner += ["--no-compare"]
+    elif against:  # a reference of the host's, mounted read-only (the image has the CPU's own)
+        file = Path(against).resolve()
+        mounts.append((file.parent, f"{REFERENCE_MOUNT}:ro"))
+        inner += ["--against", f"{REFERENCE_MOUNT}/{file.name}"]
     out = outdir.check(out or paths.OUT / backend.name)
     # The container writes into a staging folder of the host's, which the host then moves into
     # place: the host holds the lock and keeps the user's files safe, whoever the container runs as.

@@ -53,3 +53,15 @@ def describe(backend: str) -> dict:
         "lab_revision": lab_revision(),
         "time": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
     }
+
+
+def jax_notice() -> str | None:
+    """A line to print when the JAX here is not the pinned one (users on TPU VMs and GPU boxes
+    often have a newer one): the run goes ahead, and its results record the version."""
+    from . import pins
+
+    running, pinned = _version("jax"), pins.version("jax")
+    if running and running != pinned:
+        return (f"JAX {running} is installed here, not the pinned {pinned}; the lab runs on it, and its "
+                f"results and verdict say so")
+    return None

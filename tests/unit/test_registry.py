@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 
@@ -48,3 +51,44 @@ def test_an_unknown_backend_is_an_error_everywhere_it_is_looked_up():
         get_backend("rocm")
     with pytest.raises(UsageError):
         checks.skip_unsupported(np.dtype(np.float32), "rocm")
+
+
+def test_a_tpu_held_by_another_kernel_is_said_in_one_line(monkeypatch):
+    import jax
+
+    from labkit import jaxsetup
+
+    monkeypatch.setattr(type(get_backend("tpu")), "plugin_installed", lambda self: True)
+    monkeypatch.setattr(jax.config, "update", lambda *a: None)
+    monkeypatch.setenv("JAX_PLATFORMS", "cpu")
+
+    def busy():
+        raise RuntimeError("Unable to initialize backend 'tpu': ABORTED: The TPU is already in use by process "
+                           "with pid 4242. Not attempting to load libtpu.so in this process.")
+
+    monkeypatch.setattr(jax, "default_backend", busy)
+    with pytest.raises(jaxsetup.BackendMismatch) as err:
+        jaxsetup.setup("tpu")
+    message = str(err.value)
+    assert "\n" not in message and "held by process 4242" in message and "only one process at a time" in message
+
+
+SETUP_PLATFORMS = """
+import os, labkit
+from labkit import backends
+backends.Backend.plugin_installed = lambda self: True  # no plugin here: get as far as JAX's own start
+try:
+    labkit.setup({name!r})
+except labkit.LabError:
+    pass  # no device here either; what matters is what JAX was told
+print(os.environ["JAX_PLATFORMS"])
+"""
+
+
+@pytest.mark.parametrize("name", [n for n, b in BACKENDS.items() if b.platform != "cpu"])
+def test_setup_starts_jax_with_the_accelerator_first_and_the_cpu_for_host_callbacks(name):
+    """What broke 04_jit_mechanics on the first GPU: jax.debug.print inside jit needs the cpu platform."""
+    done = subprocess.run([sys.executable, "-c", SETUP_PLATFORMS.format(name=name)], capture_output=True, text=True,
+                          timeout=120)
+    platforms = done.stdout.strip().split(",")
+    assert platforms[0] == BACKENDS[name].jax_platforms[0] and "cpu" in platforms, done.stdout + done.stderr

@@ -282,7 +282,10 @@ def run(transform: str, case: Case, d: Data):
                     out_shardings=sharded)
     else:
         raise ValueError(transform)
-    out = f(params, *args)
+    # make_mesh makes Explicit axes; from JAX 0.11 tracing with their shardings needs the mesh in
+    # context (a scan inside jit otherwise fails: "Resource axis: d ... is not found in mesh: ()").
+    with jax.set_mesh(mesh()):
+        out = f(params, *args)
     assert out.sharding.is_equivalent_to(sharded, out.ndim), out.sharding
     return out
 
