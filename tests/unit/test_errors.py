@@ -106,6 +106,13 @@ def copy_of_01(tmp_path: Path) -> str:
 
 
 @pytest.mark.parametrize("args,expected", [
+    (["lab", "--backend", "gpu"], "unknown backend 'gpu'; valid backends: cpu, cuda, tpu"),
+    (["lab", "-n", "99_nothing"], "unknown notebook '99_nothing'; available: "),
+    (["lab", "-p", "seed"], "malformed parameter 'seed'"),
+    (["lab", "-p", "no_such_parameter=1"], "unknown parameter 'no_such_parameter'"),
+    (["lab", "-p", "seed=one"], "parameter 'seed' expects an int, got 'one'"),
+    (["lab", "-p", "backend=tpu"], "set by the lab itself"),
+    (["lab", "--runtime", "cloud"], "unknown runtime 'cloud'; valid runtimes: auto, docker, local"),
     (["lab", "--jobs", "abc"], "--jobs 'abc': give a whole number, 1 or more"),
     (["lab", "--jobs", "-1"], "--jobs '-1': give a whole number, 1 or more"),
     (["lab", "--cell-timeout", "soon"], "--cell-timeout 'soon': give a number"),
@@ -118,12 +125,16 @@ def copy_of_01(tmp_path: Path) -> str:
     (LAB + ["-n", "01", "-n", copy_of_01], "two notebooks named '01_jax_vs_numpy'"),
     (["test", "--backend", "cpu; touch INJECTED"], "unknown backend 'cpu; touch INJECTED'"),
     (["test", "--pytest-args", "'unclosed"], "--pytest-args"),
-], ids=["jobs-abc", "jobs-negative", "cell-timeout", "port-abc", "port-range", "bench-jobs", "nan",
+], ids=["backend", "notebook", "malformed", "unknown-parameter", "ill-typed", "runner-set", "runtime",
+        "jobs-abc", "jobs-negative", "cell-timeout", "port-abc", "port-range", "bench-jobs", "nan",
         "results-dir", "corrupt-notebook", "duplicate-stem", "test-backend-injection", "pytest-args"])
 def test_bad_flags_and_notebooks_are_one_line(tmp_path, args, expected):
     args = [a(tmp_path) if callable(a) else a for a in args]
+    if args[0] == "lab":
+        args += ["--out", str(tmp_path / "out")]
     line = one_line_error(invoke(*args))
     assert expected in line
+    assert not (tmp_path / "out").exists()
     assert not (tmp_path / "INJECTED").exists() and not (paths.ROOT / "INJECTED").exists()
 
 

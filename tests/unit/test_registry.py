@@ -92,3 +92,17 @@ def test_setup_starts_jax_with_the_accelerator_first_and_the_cpu_for_host_callba
                           timeout=120)
     platforms = done.stdout.strip().split(",")
     assert platforms[0] == BACKENDS[name].jax_platforms[0] and "cpu" in platforms, done.stdout + done.stderr
+
+
+@pytest.mark.parametrize("name", list(BACKENDS))
+def test_the_runner_shares_the_device_only_as_far_as_the_backend_allows(name, monkeypatch):
+    from labkit import runner
+
+    monkeypatch.setattr(runner, "cpu_count", lambda: 16)
+    steps = 10 + len(runner.CHECK_SESSIONS)  # ten notebooks and the checks' sessions
+    at_once = runner.slots(name, None, steps)
+    limit = BACKENDS[name].processes_at_once
+    assert at_once == (min(limit, steps) if limit else steps)
+    assert runner.slots(name, 4, steps) == min(4, limit or 4)  # --jobs never lifts the device's limit
+    assert runner.slots(name, None, 1) == 1
+
