@@ -117,16 +117,20 @@ def build(c, backend=None, lock=None):
     print(" ".join(containers.tags(containers.get_backend(backend))))
 
 
-@task(help={"backend": HELP_BACKEND, "port": "port on 127.0.0.1 (default 8888)"})
+@task(iterable=["reset"], help={
+    "backend": HELP_BACKEND, "port": "port on 127.0.0.1 (default 8888)",
+    "work": "the learner's notebooks, kept on this machine (default: ./work, seeded with the handouts)",
+    "reset": "put this handout back into the work folder (yours is kept as .bak); repeatable"})
 @clear_errors
-def jupyter(c, backend=None, port="8888"):
-    """JupyterLab in the backend's image on 127.0.0.1, token required; prints the URL."""
+def jupyter(c, backend=None, port="8888", work=None, reset=None):
+    """JupyterLab in the backend's image on 127.0.0.1, token required, on your work folder; prints the URL."""
     from labkit import containers
 
     port = number(port, "--port")
     if port > 65535:
         raise UsageError(f"--port {port}: give a port number, 1 to 65535")
-    containers.jupyter(containers.Engine.from_config(c.config), backend or c.config.jaxlab.backend, port)
+    containers.jupyter(containers.Engine.from_config(c.config), backend or c.config.jaxlab.backend, port,
+                       Path(work) if work else None, reset or [])
 
 
 @task(help={"backend": HELP_BACKEND})
@@ -244,6 +248,16 @@ def lock(c, name=None, refresh=False, cutoff=None):
         print(f"wrote {path.relative_to(locks.paths.ROOT)} (packages uploaded before {uploaded})")
 
 
+@task(help={"out": "folder for the learner notebooks (default: handouts/)"})
+@clear_errors
+def handouts(c, out=None):
+    """Write the learner notebooks: every exercise's answer replaced by an "Exercise N" stub."""
+    from labkit import handouts as handouts_mod
+
+    for path in handouts_mod.write(Path(out) if out else handouts_mod.OUT):
+        print(f"wrote {path}")
+
+
 @task
 @clear_errors
 def notebooks(c):
@@ -256,7 +270,7 @@ def notebooks(c):
             print(f"  -p {name}={p['default']:<12} {p['type']:<5}  {p['help']}")
 
 
-ns = Collection(lab, test, bench, build, jupyter, shell, compare, reference, lock, notebooks)
+ns = Collection(lab, test, bench, build, jupyter, shell, compare, reference, lock, handouts, notebooks)
 # Defaults live in config so INVOKE_JAXLAB_BACKEND=cuda (or an invoke.yaml) changes them.
 ns.configure({"jaxlab": {
     "backend": "cpu",

@@ -9,4 +9,19 @@ from .errors import LabError, UsageError
 from .jaxsetup import setup
 from .results import Recorder
 
-__all__ = ["BACKENDS", "get_backend", "assert_close", "LabError", "UsageError", "setup", "Recorder"]
+
+def start(notebook: str, namespace: dict):
+    """``jax, lab = labkit.start("01_jax_vs_numpy", globals())``: see :mod:`labkit.notebook`."""
+    from .notebook import start as _start
+
+    return _start(notebook, namespace)
+
+
+def pending(exercise: int, message: str):
+    """What a handout binds an exercise's answer to until it is written (see labkit.notebook)."""
+    from .notebook import pending as _pending
+
+    return _pending(exercise, message)
+
+
+__all__ = ["BACKENDS", "get_backend", "assert_close", "LabError", "UsageError", "setup", "start", "pending", "Recorder"]

@@ -12,6 +12,7 @@ import shlex
 import shutil
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from dataclasses import dataclass, field
@@ -252,9 +253,7 @@ def run_lab(engine: Engine, backend_name: str, notebooks: list[str], given: dict
         mounts.append((staging, f"{IMAGE_ROOT}/out"))
         code = run_attached(engine, run_command(engine, backend, inner, mounts, name=container_name(backend),
                                                 extra=user))
-        if os.getuid() == 0:  # the container wrote as the image's user: hand the run to root
-            for path in [staging, *staging.rglob("*")]:
-                os.chown(path, 0, 0, follow_symlinks=False)
+        give_back(staging)  # root lent it to the image's user
         if (staging / RUN).is_dir():  # a finished run, passed or failed (marked by the lab inside)
             outdir.promote(staging / RUN, out)
         return code
@@ -266,9 +265,11 @@ IMAGE_UID = 1000  # the images' non-root user (LAB_UID in docker/Dockerfile)
 
 def image_user_for(staging: Path) -> list[str]:
     """Who the container runs as: the invoking user, so what it writes is theirs; never root.
-    Root instead gets the image's own user (the staging folder is lent to it for the run)."""
+    Root instead gets the image's own user, and ``staging`` (the folder the container writes) is
+    lent to it until :func:`give_back`."""
     if os.getuid() == 0:
-        os.chown(staging, IMAGE_UID, IMAGE_UID)
+        for path in [staging, *staging.rglob("*")]:
+            os.chown(path, IMAGE_UID, IMAGE_UID, follow_symlinks=False)
         return []
     return ["--user", f"{os.getuid()}:{os.getgid()}", "-e", "HOME=/tmp"]
 
@@ -307,35 +308,64 @@ def out_mount() -> list[tuple[Path, str]]:
 JUPYTER_START_SECONDS = 120
 
 
-def jupyter(engine: Engine, backend_name: str, port: int = 8888) -> None:
-    """JupyterLab in the image, published on 127.0.0.1 only, with a token; the URL is printed once
-    the server answers, and the container is stopped when this ends, however it ends."""
+def jupyter(engine: Engine, backend_name: str, port: int = 8888, work: Path | None = None,
+            reset: list[str] | tuple[str, ...] = ()) -> None:
+    """JupyterLab in the image, published on 127.0.0.1 only, with a token, on the learner's
+    workspace ``work`` (default ./work): a host folder that survives the container, seeded with
+    the handouts on first start. ``reset`` puts those handouts back (the learner's copies kept).
+    The URL is printed once the server answers; the container is stopped when this ends."""
     import secrets
+
+    from . import handouts, workspace
 
     backend = get_backend(backend_name)
     check_backend(engine, backend)
+    work = Path(work or paths.ROOT / "work").expanduser().resolve()
+    for folder, what in outdir.protected().items():
+        if folder.is_relative_to(work):
+            raise UsageError(f"--work {work} is or contains {what}; give a folder for the learner's notebooks")
+    if work.exists() and not work.is_dir():
+        raise UsageError(f"--work {work} is a file; give a folder for the learner's notebooks")
+    work.mkdir(parents=True, exist_ok=True)
+    if reset:
+        with tempfile.TemporaryDirectory(prefix="jaxlab-handouts-") as fresh:
+            handouts.write(Path(fresh))
+            for name in reset:
+                put, kept = workspace.reset(work, Path(fresh), name)
+                print(f"reset {put.name}" + (f" (yours kept as {kept.name})" if kept else ""), file=sys.stderr)
     build(engine, backend.name, quiet=True)
     token = os.environ.get("JUPYTER_TOKEN") or secrets.token_hex(24)
     # On the host's own network (TPU VMs, engines without a bridge) listen on its loopback only.
     args = container_args(engine, backend) + engine.run_args
     host_net = any(a in ("--net=host", "--network=host", "host") for a in args)
-    inner = ["jupyter", "lab", f"--ip={'127.0.0.1' if host_net else '0.0.0.0'}", "--no-browser",
-             f"--ServerApp.root_dir={IMAGE_ROOT}/lab"]
+    inner = ["python3", "-m", "labkit.workspace", "jupyter", "lab", f"--ip={'127.0.0.1' if host_net else '0.0.0.0'}",
+             "--no-browser", f"--ServerApp.root_dir={workspace.IMAGE_WORK}"]
     name = container_name(backend)
     # The token reaches the container from this process's environment (-e NAME without a value),
     # never on a command line that ps would show.
-    cmd = run_command(engine, backend, inner, out_mount(), name=name,
-                      extra=["-p", f"127.0.0.1:{port}:{port}", "-e", f"JUPYTER_PORT={port}", "-e", "JUPYTER_TOKEN"])
-    env = dict(os.environ, JUPYTER_TOKEN=token)
+    extra = ["-p", f"127.0.0.1:{port}:{port}", "-e", f"JUPYTER_PORT={port}", "-e", "JUPYTER_TOKEN",
+             *image_user_for(work)]
+    cmd = run_command(engine, backend, inner, [*out_mount(), (work, workspace.IMAGE_WORK)], name=name, extra=extra)
     url = f"http://127.0.0.1:{port}"
-    watcher = threading.Thread(target=_announce, args=(url, token, name, engine), daemon=True)
+    watcher = threading.Thread(target=_announce, args=(url, token, name, engine, work), daemon=True)
     watcher.start()
-    code = run_attached(engine, cmd, env=env)
+    try:
+        code = run_attached(engine, cmd, env=dict(os.environ, JUPYTER_TOKEN=token))
+    finally:
+        give_back(work)
     if code:
         raise LabError(f"JupyterLab in {backend.image} ended with exit code {code}")
 
 
-def _announce(url: str, token: str, name: str, engine: Engine) -> None:
+def give_back(folder: Path) -> None:
+    """Root lent ``folder`` to the image's user for a session (see :func:`image_user_for`): all of
+    it is root's again."""
+    if os.getuid() == 0:
+        for path in [folder, *folder.rglob("*")]:
+            os.chown(path, 0, 0, follow_symlinks=False)
+
+
+def _announce(url: str, token: str, name: str, engine: Engine, work: Path) -> None:
     """Print the URL once JupyterLab answers with its token."""
     import urllib.error
     import urllib.request
@@ -344,7 +374,7 @@ def _announce(url: str, token: str, name: str, engine: Engine) -> None:
     while time.monotonic() < deadline:
         try:
             with urllib.request.urlopen(f"{url}/api/status?token={token}", timeout=5):
-                print(f"JupyterLab: {url}/lab?token={token}", flush=True)
+                print(f"JupyterLab: {url}/lab?token={token}  (your notebooks: {work})", flush=True)
                 return
         except urllib.error.HTTPError:
             pass

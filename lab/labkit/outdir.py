@@ -44,7 +44,7 @@ def is_run(folder: Path) -> bool:
     return isinstance(data, dict) and {"format", "run", "notebooks"} <= data.keys()
 
 
-def _protected() -> dict[Path, str]:
+def protected() -> dict[Path, str]:
     """Folders no run may be, or contain: what each one is, for the message."""
     return {paths.ROOT.resolve(): "the lab's checkout", paths.NOTEBOOKS.resolve(): "the lab's notebooks (lab/)",
             Path.home().resolve(): "your home folder"}
@@ -53,7 +53,7 @@ def _protected() -> dict[Path, str]:
 def check(out: Path) -> Path:
     """``out`` resolved, or a UsageError saying why a run may not be written there."""
     out = Path(out).expanduser().resolve()
-    for folder, what in _protected().items():
+    for folder, what in protected().items():
         if folder.is_relative_to(out):
             raise UsageError(f"--out {out} is or contains {what}; a run only replaces an earlier run: "
                              f"give a new folder, such as out/<backend>")

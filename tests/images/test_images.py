@@ -14,6 +14,7 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -150,7 +151,7 @@ def test_dockerfile_default_command_is_jupyterlab_with_tini(engine, cpu_image):
     inspect = subprocess.run([engine.command, "image", "inspect", cpu_image], capture_output=True, text=True)
     config = json.loads(inspect.stdout)[0]["Config"]
     assert config["Entrypoint"][0] == "tini"
-    assert config["Cmd"][:2] == ["jupyter", "lab"]
+    assert config["Cmd"][:5] == ["python3", "-m", "labkit.workspace", "jupyter", "lab"]  # seeds, then serves
     assert "JAX_PLATFORMS=cpu" in config["Env"]
     assert config["Labels"][containers.LOCK_LABEL] == "cpu"  # a rebuild keeps the lock it was built from
     assert containers.built_lock(engine, CPU) == "cpu"
@@ -231,7 +232,12 @@ def test_compose_refuses_to_start_without_a_token(engine):
 
 def test_compose_cpu_profile_serves_jupyterlab_on_loopback_with_its_token(engine, cpu_image, tmp_path):
     token, port = secrets.token_hex(16), free_port()
-    env = dict(os.environ, JUPYTER_TOKEN=token, JAXLAB_PORT=str(port))
+    work = tmp_path / "work"
+    work.mkdir()
+    uid, gid = (os.getuid(), os.getgid()) if os.getuid() else (containers.IMAGE_UID, containers.IMAGE_UID)
+    os.chown(work, uid, gid)  # as the README says: a folder of the user's, and the user's id
+    env = dict(os.environ, JUPYTER_TOKEN=token, JAXLAB_PORT=str(port), JAXLAB_WORK=str(work),
+               JAXLAB_UID=str(uid), JAXLAB_GID=str(gid))
     compose = [*engine.compose, "-f", str(paths.ROOT / "compose.yaml"), "-p", f"jaxlabtest{port}", "--profile", "cpu"]
     up = subprocess.run([*compose, "up", "-d", "--no-build"], capture_output=True, text=True, env=env, cwd=paths.ROOT)
     try:
@@ -242,37 +248,99 @@ def test_compose_cpu_profile_serves_jupyterlab_on_loopback_with_its_token(engine
         base = f"http://127.0.0.1:{port}"
         assert wait_for_jupyter(base, token) == 200
         assert http_status(f"{base}/api/status") == 403
+        assert sorted(p.name for p in work.glob("*.ipynb")) == [p.name for p in paths.notebook_paths()]
     finally:
         subprocess.run([*compose, "down"], capture_output=True, env=env, cwd=paths.ROOT)
 
 
-def test_sigterm_to_invoke_jupyter_stops_its_container_and_keeps_the_token_off_command_lines(engine, cpu_image):
+def start_jupyter(port: int, token: str, work: Path) -> subprocess.Popen:
+    """``invoke jupyter`` on ``work``, once it has printed its URL (so the server answers)."""
     import select
+
+    proc = subprocess.Popen([sys.executable, "-m", "invoke", "jupyter", "--port", str(port), "--work", str(work)],
+                            cwd=paths.ROOT, env=dict(os.environ, JUPYTER_TOKEN=token), stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    deadline, line = time.monotonic() + 300, ""
+    while time.monotonic() < deadline and "JupyterLab: " not in line:
+        ready, _, _ = select.select([proc.stdout], [], [], 1)
+        line = proc.stdout.readline() if ready else line
+        if proc.poll() is not None:
+            pytest.fail(f"invoke jupyter ended: {proc.stderr.read()}")
+    assert line.startswith(f"JupyterLab: http://127.0.0.1:{port}/lab?token={token}"), line
+    return proc
+
+
+def stop(proc: subprocess.Popen) -> int:
+    import signal
+
+    proc.send_signal(signal.SIGTERM)
+    try:
+        return proc.wait(timeout=90)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+
+
+def test_sigterm_to_invoke_jupyter_stops_its_container_and_keeps_the_token_off_command_lines(
+        engine, cpu_image, tmp_path):
     import signal
 
     port, token = free_port(), secrets.token_hex(16)
-    env = dict(os.environ, JUPYTER_TOKEN=token)
-    proc = subprocess.Popen([sys.executable, "-m", "invoke", "jupyter", "--port", str(port)], cwd=paths.ROOT,
-                            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = start_jupyter(port, token, tmp_path / "work")
     name = f"jaxlab-cpu-{proc.pid}"
     try:
-        deadline, line = time.monotonic() + 300, ""
-        while time.monotonic() < deadline and "JupyterLab: " not in line:
-            ready, _, _ = select.select([proc.stdout], [], [], 1)
-            line = proc.stdout.readline() if ready else line
-            assert proc.poll() is None, proc.stderr.read()
-        assert line.strip() == f"JupyterLab: http://127.0.0.1:{port}/lab?token={token}"
         assert http_status(f"http://127.0.0.1:{port}/api/status?token={token}") == 200  # announced once it answers
         command_lines = subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True).stdout
         assert token not in command_lines
         running = subprocess.run([engine.command, "ps", "-q", "--filter", f"name=^{name}$"],
                                  capture_output=True, text=True).stdout.strip()
         assert running, f"no container {name}"
-        proc.send_signal(signal.SIGTERM)
-        proc.wait(timeout=90)
-        assert proc.returncode == 128 + signal.SIGTERM
     finally:
-        if proc.poll() is None:
-            proc.kill()
+        code = stop(proc)
+    assert code == 128 + signal.SIGTERM
     left = subprocess.run([engine.command, "ps", "-aq", "--filter", f"name=^{name}$"], capture_output=True, text=True)
     assert left.stdout.strip() == "", f"container {name} outlived invoke jupyter"
+
+
+def contents(port: int, token: str, path: str, body: dict | None = None) -> dict:
+    """JupyterLab's contents API: GET ``path``, or PUT ``body`` there."""
+    data = json.dumps(body).encode() if body is not None else None
+    request = urllib.request.Request(f"http://127.0.0.1:{port}/api/contents/{path}?token={token}", data=data,
+                                     method="PUT" if body is not None else "GET",
+                                     headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=30) as response:
+        return json.loads(response.read())
+
+
+def test_a_learners_edit_survives_a_restart_and_the_workspace_holds_only_handouts(engine, cpu_image, tmp_path):
+    work, token = tmp_path / "work", secrets.token_hex(16)
+    first = paths.notebook_paths()[0].name
+    port = free_port()
+    proc = start_jupyter(port, token, work)
+    try:
+        listing = contents(port, token, "")
+        names = sorted(item["name"] for item in listing["content"])
+        assert names == sorted(p.name for p in paths.notebook_paths())  # the handouts, nothing else
+        notebook = contents(port, token, first)["content"]
+        assert "lab.solution(1)" in json.dumps(notebook)  # a handout, not the instructor's copy
+        notebook["cells"].append({"cell_type": "markdown", "metadata": {}, "source": "my note: vmap is neat"})
+        contents(port, token, first, {"type": "notebook", "format": "json", "content": notebook})
+    finally:
+        stop(proc)
+    assert (work / first).stat().st_uid == os.getuid()  # the learner's file is the learner's
+    port = free_port()
+    proc = start_jupyter(port, token, work)
+    try:
+        again = contents(port, token, first)["content"]
+        assert again["cells"][-1]["source"] == "my note: vmap is neat"
+    finally:
+        stop(proc)
+
+
+def test_the_image_holds_every_module_of_the_package(engine, cpu_image):
+    """The build context (.dockerignore) lets in every module of labkit, subpackages included."""
+    listing = "import labkit, pkgutil; print(sorted(m.name for m in pkgutil.walk_packages(labkit.__path__, 'labkit.')))"
+    inside = run_in_image(engine, cpu_image, "python3", "-c", listing)
+    here = subprocess.run([sys.executable, "-c", listing], capture_output=True, text=True, cwd=paths.ROOT)
+    assert inside.returncode == 0, inside.stderr
+    assert inside.stdout == here.stdout

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from labkit import BACKENDS, containers, paths
+from labkit import BACKENDS, containers, paths, workspace
 
 DOCKERFILE = (paths.ROOT / "docker" / "Dockerfile").read_text()
 COMPOSE = yaml.safe_load((paths.ROOT / "compose.yaml").read_text())
@@ -75,9 +75,11 @@ def test_hadolint_is_clean():
     assert result.returncode == 0, result.stdout + result.stderr
 
 
-def test_the_images_lab_root_is_the_one_the_host_side_uses():
+def test_the_images_paths_are_the_ones_the_host_side_uses():
     assert f"ENV JAXLAB_ROOT={containers.IMAGE_ROOT}\n" in DOCKERFILE
-    assert f"--ServerApp.root_dir={containers.IMAGE_ROOT}/lab" in DOCKERFILE
+    assert f"ENV JAXLAB_WORK={workspace.IMAGE_WORK}\n" in DOCKERFILE
+    assert f"--ServerApp.root_dir={workspace.IMAGE_WORK}" in DOCKERFILE
     for service in COMPOSE["services"].values():
-        assert f"--ServerApp.root_dir={containers.IMAGE_ROOT}/lab" in " ".join(service.get("command", [])) or \
-            "command" not in service
+        assert f"${{JAXLAB_WORK:-./work}}:{workspace.IMAGE_WORK}" in service["volumes"]
+        command = " ".join(service.get("command", []))
+        assert not command or "labkit.workspace jupyter lab" in command and workspace.IMAGE_WORK in command

@@ -1,0 +1,202 @@
+"""What a notebook calls: one line to start, one call to check an exercise.
+
+    jax, lab = labkit.start("01_jax_vs_numpy", globals())
+    ...
+    lab.check("standardized", z, expected, hint="did you pass keepdims=True to the reductions?")
+
+:func:`start` starts JAX on the notebook's backend (see :func:`labkit.setup`) and reads the
+notebook's parameters from its namespace, as its ``parameters`` cell and papermill left them.
+:meth:`Lab.check` does three jobs in one call, so a check cell reads as a check and nothing else:
+
+- it compares with the backend's tolerance for the dtype (the one table, :mod:`labkit.tolerance`);
+- on a mismatch it raises :class:`CheckFailed` with what a learner needs to find the slip (shapes,
+  dtypes, the first element that differs and by how much, and the hint), never the whole answer;
+- it records the value for ``invoke compare`` and the verdict, so no recording call is in sight.
+
+A learner who is stuck calls :meth:`Lab.solution`, which runs the instructor's cells of that
+exercise in the notebook's namespace, so the rest of the notebook works.
+"""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+
+from . import params, paths
+from .checks import widen
+from .jaxsetup import setup
+from .results import Recorder
+from .tolerance import tolerance
+
+
+class CheckFailed(AssertionError):
+    """An exercise's check did not pass: the message says what differs and gives the hint."""
+
+
+class Pending:
+    """What a handout binds an exercise's names to until the learner writes them: any use raises
+    the exercise's message (its number, its title, and the way out, ``lab.solution(N)``)."""
+
+    def __init__(self, exercise: int, message: str):
+        object.__setattr__(self, "_message", message)
+        object.__setattr__(self, "exercise", exercise)
+
+    def _raise(self, *args, **kwargs):
+        raise NotImplementedError(object.__getattribute__(self, "_message"))
+
+    def __getattr__(self, name):
+        if name.startswith("__") and name.endswith("__"):
+            raise AttributeError(name)
+        self._raise()
+
+    def __repr__(self) -> str:
+        return f"<exercise {object.__getattribute__(self, 'exercise')}: not written yet>"
+
+    __call__ = __getitem__ = __iter__ = __len__ = __bool__ = __array__ = __float__ = __int__ = _raise
+    __add__ = __radd__ = __sub__ = __rsub__ = __mul__ = __rmul__ = __truediv__ = __rtruediv__ = _raise
+    __matmul__ = __rmatmul__ = __neg__ = __pow__ = __eq__ = __lt__ = __gt__ = __le__ = __ge__ = _raise
+    __hash__ = None
+
+
+def pending(exercise: int, message: str) -> Pending:
+    return Pending(exercise, message)
+
+
+def start(notebook: str, namespace: dict):
+    """Start JAX for ``notebook`` (its stem, e.g. "01_jax_vs_numpy") on the backend its parameters
+    name; return ``(jax, lab)``. ``namespace`` is the notebook's ``globals()``."""
+    backend = namespace.get("backend", "cpu")
+    jax = setup(backend)
+    declared = params.declared(paths.NOTEBOOKS / f"{notebook}.ipynb")
+    given = {name: namespace[name] for name in declared if name in namespace and name != "results_dir"}
+    return jax, Lab(notebook, backend, given, namespace.get("results_dir") or "", namespace)
+
+
+class Lab:
+    """One notebook's checks and records. Values go to ``<results_dir>/<notebook>.json`` when the
+    lab runs the notebook (it sets ``results_dir``); a learner's own session writes nothing."""
+
+    def __init__(self, notebook: str, backend: str, given: dict, results_dir: str, namespace: dict):
+        self.notebook, self.backend, self.params = notebook, backend, dict(given)
+        self._namespace = namespace
+        self.record = Recorder(notebook, results_dir or ".", dict(given))
+        self._saving = bool(results_dir)
+
+    # -- checks --------------------------------------------------------------------------------
+
+    def check(self, key: str, got, expected, *, hint: str = "", accumulates: bool = False, dtype=None,
+              record: bool = True) -> None:
+        """``got`` matches ``expected`` (usually a float64 NumPy reference) within this backend's
+        tolerance for ``got``'s dtype; with ``dtype``, ``got`` must also be of that dtype."""
+        _unwritten(got)
+        actual = np.asarray(got)
+        wanted = np.asarray(expected)
+        if problem := _mismatch(actual, wanted, dtype, self.backend, accumulates):
+            raise CheckFailed(_message(key, problem, hint))
+        if record:
+            self.record.value(key, actual, accumulates=accumulates)
+        print(f"✓ {key}")
+
+    def check_equal(self, key: str, got, expected, *, hint: str = "", record: bool = True) -> None:
+        """``got == expected`` exactly: counts, flags, dtypes, shapes, strings."""
+        _unwritten(got)
+        plain = _plain(got)
+        if plain != _plain(expected):
+            what = f"got {plain!r}" if _short(plain) else f"got a {type(got).__name__} that differs"
+            raise CheckFailed(_message(key, what, hint))
+        if record:
+            self.record.fact(key, plain)
+        print(f"✓ {key}")
+
+    def check_true(self, key: str, condition: bool, *, hint: str = "") -> None:
+        """A property that must hold (nothing is recorded)."""
+        if not condition:
+            raise CheckFailed(_message(key, "the condition does not hold", hint))
+        print(f"✓ {key}")
+
+    # -- what is recorded without a check --------------------------------------------------------
+
+    def fact(self, key: str, value) -> None:
+        self.record.fact(key, _plain(value))
+
+    def value(self, key: str, x, accumulates: bool = False) -> None:
+        self.record.value(key, x, accumulates=accumulates)
+
+    def metric(self, key: str, value: float) -> None:
+        self.record.metric(key, value)
+
+    def timing(self, subject: str, variant: str, seconds: float) -> None:
+        self.record.timing(subject, variant, seconds)
+
+    def save(self) -> None:
+        """Write the record when the lab runs this notebook; silent either way."""
+        if self._saving:
+            self.record.save()
+
+    # -- stuck? ----------------------------------------------------------------------------------
+
+    def solution(self, exercise: int) -> None:
+        """Run the instructor's cells of ``exercise`` here, so the rest of the notebook can go on."""
+        from .handouts import solution_cells
+
+        cells = solution_cells(paths.NOTEBOOKS / f"{self.notebook}.ipynb", exercise)
+        for source in cells:
+            exec(compile(source, f"<solution of exercise {exercise}>", "exec"), self._namespace)
+        print(f"loaded the solution of exercise {exercise} ({len(cells)} cell(s)); read it in the "
+              f"instructor's notebook, then go on")
+
+
+def _unwritten(x) -> None:
+    """A check of an exercise not written yet fails with the exercise's own message."""
+    if isinstance(x, Pending):
+        x._raise()
+
+
+def _plain(x):
+    """A JSON value for ``x``: NumPy and JAX scalars and arrays become Python ones."""
+    if isinstance(x, dict):
+        return {str(k): _plain(v) for k, v in x.items()}
+    if isinstance(x, list | tuple):
+        return [_plain(v) for v in x]
+    if hasattr(x, "tolist") and not isinstance(x, str):
+        return np.asarray(x).tolist()
+    if isinstance(x, np.dtype) or type(x).__name__ in ("dtype", "DType"):
+        return str(x)
+    return x
+
+
+def _short(x) -> bool:
+    return len(json.dumps(x, default=str)) <= 80
+
+
+def _mismatch(actual: np.ndarray, expected: np.ndarray, dtype, backend: str, accumulates: bool) -> str | None:
+    """What differs between ``actual`` and ``expected``, in words; None when they agree."""
+    if dtype is not None and actual.dtype != np.dtype(dtype):
+        return f"expected dtype {np.dtype(dtype).name}, got {actual.dtype.name}"
+    if actual.shape != expected.shape:
+        return f"expected shape {expected.shape}, got {actual.shape}"
+    exact = actual.dtype.kind not in "fc" and actual.dtype.name != "bfloat16"
+    if exact:  # integers, booleans, strings: equal or not
+        bad = np.asarray(actual != expected)
+    else:
+        atol, rtol = tolerance(actual.dtype, backend, accumulates)
+        a, e = widen(actual), widen(expected.astype(np.float64) if expected.dtype.kind in "biu" else expected)
+        with np.errstate(invalid="ignore"):
+            bad = ~np.isclose(a, e, atol=atol, rtol=rtol, equal_nan=True)
+    if not bad.any():
+        return None
+    at = tuple(int(i) for i in np.argwhere(bad)[0]) if bad.ndim else ()
+    where = f"the first at index {list(at)}" if at else "the value"
+    count = f"{int(bad.sum())} of {bad.size} elements differ" if bad.ndim else "it differs"
+    if exact:
+        return f"{count}; {where}: got {actual[at]!r}"
+    return (f"{count} beyond the {actual.dtype.name} tolerance (atol {atol:.0e}, rtol {rtol:.0e}); {where}: "
+            f"got {a[at]:.6g}, off by {abs(a[at] - e[at]):.3g}")
+
+
+def _message(key: str, problem: str, hint: str) -> str:
+    return f"check {key!r} failed: {problem}" + (f"\nhint: {hint}" if hint else "")
+
+
+__all__ = ["start", "Lab", "CheckFailed", "Pending", "pending"]
