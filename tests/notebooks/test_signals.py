@@ -59,8 +59,10 @@ def previous_run(out):
     (out / "summary.md").write_text("an earlier run\n")
 
 
-def stop_and_check(proc, tree, signum, tmp_path, out):
-    proc.send_signal(signum)
+def stop_and_check(proc, tree, signum, tmp_path, out, times: int = 1):
+    for _ in range(times):  # an impatient user presses Ctrl-C again while the lab is stopping
+        proc.send_signal(signum)
+        time.sleep(0.05)
     _, stderr = proc.communicate(timeout=90)
     expected = 130 if signum == signal.SIGINT else 128 + signum
     assert proc.returncode == expected, stderr
@@ -93,3 +95,11 @@ def test_signal_in_the_checks_phase_stops_pytest(tmp_path, signum):
     proc = lab(out, "-n", str(FIXTURES / "01_ok.ipynb"))
     tree = wait_for_child(proc, "labkit.consistency.plugin", timeout=180)
     stop_and_check(proc, tree, signum, tmp_path, out)
+
+
+def test_three_quick_ctrl_cs_still_stop_everything(tmp_path):
+    out = tmp_path / "out"
+    previous_run(out)
+    proc = lab(out, "--no-checks", "-n", str(FIXTURES / "03_sleepy.ipynb"), "-n", str(FIXTURES / "01_ok.ipynb"))
+    tree = wait_for_child(proc, "ipykernel")
+    stop_and_check(proc, tree, signal.SIGINT, tmp_path, out, times=3)
