@@ -89,7 +89,9 @@ def stub(exercise: Exercise, answer: str, indent: str) -> str:
             out += [f"{name} = labkit.pending({exercise.number}, {text!r})" for name in names]
         else:
             return f"{indent}raise NotImplementedError({text!r})"
-    kept = list(dict.fromkeys(out)) or [f"raise NotImplementedError({text!r})"]
+    # A name assigned twice is bound once; every function keeps its own raising body.
+    kept = [line for i, line in enumerate(out) if "labkit.pending(" not in line or line not in out[:i]]
+    kept = kept or [f"raise NotImplementedError({text!r})"]
     return "\n".join(indent + line if line else line for line in kept)
 
 
