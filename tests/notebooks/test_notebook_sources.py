@@ -51,11 +51,33 @@ def test_solutions_are_marked_in_pairs(nb):
 
 
 @pytest.mark.parametrize("nb", NOTEBOOKS, ids=ids)
-def test_jax_is_set_up_before_use_and_results_are_saved_under_the_notebook_name(nb):
+def test_jax_is_started_through_the_lab_before_use_and_the_record_saved_last(nb):
     code = [c.source for c in nbformat.read(nb, as_version=4).cells if c.cell_type == "code"]
     text = "\n".join(code)
-    setup = text.find("labkit.setup(backend)")
-    assert setup != -1, f"{nb.name} never calls labkit.setup(backend)"
-    assert text.find("import jax.numpy") == -1 or text.find("import jax.numpy") > setup
-    assert f'Recorder("{nb.stem}"' in text
-    assert code[-1].strip().endswith("rec.save()")
+    start = text.find(f'jax, lab = labkit.start("{nb.stem}", globals())')
+    assert start != -1, f"{nb.name} never calls labkit.start with its own name"
+    assert text.find("import jax.numpy") == -1 or text.find("import jax.numpy") > start
+    assert "labkit.setup(" not in text and "Recorder(" not in text and "rec." not in text
+    assert code[-1].strip() == "lab.save()"
+
+
+CHECKED = re.compile(r"\blab\.check(_equal|_true)?\(")
+
+
+@pytest.mark.parametrize("nb", NOTEBOOKS, ids=ids)
+def test_every_exercise_is_checked_through_lab_check_and_no_check_cell_asserts_bare(nb):
+    """After each answer, the cells up to the next heading check it with lab.check*, which
+    explains a slip and records the value; a bare assert would show a learner a bare traceback."""
+    cells = nbformat.read(nb, as_version=4).cells
+    for i, cell in enumerate(cells):
+        if cell.cell_type != "code" or "### BEGIN SOLUTION" not in cell.source:
+            continue
+        section = []
+        for later in cells[i + 1:]:
+            if later.cell_type == "markdown" and later.source.lstrip().startswith("#"):
+                break
+            if later.cell_type == "code":
+                section.append(later.source)
+        assert any(CHECKED.search(s) for s in section), f"{nb.name} cell {i + 1}: its exercise is not checked"
+        bare = [s.splitlines()[0] for s in section if re.search(r"^\s*assert\b", s, re.M)]
+        assert not bare, f"{nb.name}: check cells after cell {i + 1} use a bare assert: {bare}"
