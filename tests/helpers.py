@@ -1,13 +1,17 @@
-"""Helpers the test folders share: the CLI as a user runs it, and waiting for a JupyterLab."""
+"""Helpers the test folders share: the CLI as a user runs it, and a JupyterLab started and waited for."""
 
 from __future__ import annotations
 
+import os
+import socket
 import subprocess
 import sys
 import time
 import urllib.error
 import urllib.request
 from pathlib import Path
+
+import pytest
 
 from labkit import paths
 
@@ -38,3 +42,37 @@ def wait_for_jupyter(base: str, token: str, timeout: float = 120) -> int | None:
         except OSError:
             time.sleep(1)
     return None
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start_jupyter(port: int, token: str, work: Path) -> subprocess.Popen:
+    """``invoke jupyter`` on ``work``, once it has printed its URL (so the server answers)."""
+    import select
+
+    proc = subprocess.Popen([sys.executable, "-m", "invoke", "jupyter", "--port", str(port), "--work", str(work)],
+                            cwd=paths.ROOT, env=dict(os.environ, JUPYTER_TOKEN=token), stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    deadline, line = time.monotonic() + 300, ""
+    while time.monotonic() < deadline and "JupyterLab: " not in line:
+        ready, _, _ = select.select([proc.stdout], [], [], 1)
+        line = proc.stdout.readline() if ready else line
+        if proc.poll() is not None:
+            pytest.fail(f"invoke jupyter ended: {proc.stderr.read()}")
+    assert line.startswith(f"JupyterLab: http://127.0.0.1:{port}/lab?token={token}"), line
+    return proc
+
+
+def stop(proc: subprocess.Popen) -> int:
+    import signal
+
+    proc.send_signal(signal.SIGTERM)
+    try:
+        return proc.wait(timeout=90)
+    finally:
+        if proc.poll() is None:
+            proc.kill()

@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import os
 import secrets
-import socket
 import subprocess
 import sys
 import time
@@ -18,30 +17,12 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-from helpers import FIXTURES, http_status, invoke, wait_for_jupyter
+from helpers import FIXTURES, free_port, http_status, invoke, start_jupyter, stop, wait_for_jupyter
 
 from labkit import BACKENDS, containers, paths
 
 pytestmark = pytest.mark.container
 CPU = BACKENDS["cpu"]
-
-
-@pytest.fixture(scope="session")
-def engine() -> containers.Engine:
-    eng = containers.Engine.from_env()
-    if not eng.answers():
-        message = f"no container engine answers ({eng.command})"
-        if os.environ.get("JAXLAB_REQUIRE_ENGINE") == "1":
-            pytest.fail(message + " but JAXLAB_REQUIRE_ENGINE=1")
-        pytest.skip(message + "; set JAXLAB_REQUIRE_ENGINE=1 to make this a failure")
-    return eng
-
-
-@pytest.fixture(scope="session")
-def cpu_image(engine) -> str:
-    result = invoke("build", "--backend", "cpu")
-    assert result.returncode == 0, result.stderr[-2000:]
-    return CPU.image
 
 
 def run_in_image(engine, image: str, *cmd: str, entrypoint: str | None = None,
@@ -52,12 +33,6 @@ def run_in_image(engine, image: str, *cmd: str, entrypoint: str | None = None,
     if stdin is not None:
         args += ["-i"]
     return subprocess.run(args + [image, *cmd], input=stdin, capture_output=True, text=True, timeout=300)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def test_lab_passes_inside_the_cpu_image_and_output_belongs_to_the_invoking_user(cpu_image, tmp_path):
@@ -251,34 +226,6 @@ def test_compose_cpu_profile_serves_jupyterlab_on_loopback_with_its_token(engine
         assert sorted(p.name for p in work.glob("*.ipynb")) == [p.name for p in paths.notebook_paths()]
     finally:
         subprocess.run([*compose, "down"], capture_output=True, env=env, cwd=paths.ROOT)
-
-
-def start_jupyter(port: int, token: str, work: Path) -> subprocess.Popen:
-    """``invoke jupyter`` on ``work``, once it has printed its URL (so the server answers)."""
-    import select
-
-    proc = subprocess.Popen([sys.executable, "-m", "invoke", "jupyter", "--port", str(port), "--work", str(work)],
-                            cwd=paths.ROOT, env=dict(os.environ, JUPYTER_TOKEN=token), stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
-    deadline, line = time.monotonic() + 300, ""
-    while time.monotonic() < deadline and "JupyterLab: " not in line:
-        ready, _, _ = select.select([proc.stdout], [], [], 1)
-        line = proc.stdout.readline() if ready else line
-        if proc.poll() is not None:
-            pytest.fail(f"invoke jupyter ended: {proc.stderr.read()}")
-    assert line.startswith(f"JupyterLab: http://127.0.0.1:{port}/lab?token={token}"), line
-    return proc
-
-
-def stop(proc: subprocess.Popen) -> int:
-    import signal
-
-    proc.send_signal(signal.SIGTERM)
-    try:
-        return proc.wait(timeout=90)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
 
 
 def test_sigterm_to_invoke_jupyter_stops_its_container_and_keeps_the_token_off_command_lines(
