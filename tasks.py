@@ -258,6 +258,31 @@ def handouts(c, out=None):
         print(f"wrote {path}")
 
 
+@task(help={
+    "backend": HELP_BACKEND,
+    "out": "the bundle's folder (default: out/bundle-<backend>); only an earlier bundle is replaced",
+    "lock": "lock file variant, e.g. cuda12 (default: the one the image was built from)",
+    "load": "on the machine without internet: check this bundle's files, load its image, install its wheels",
+    "install": "with --load: install the wheels into this Python (default: on)",
+    "image": "with --load: load the image into the engine (default: on)",
+})
+@clear_errors
+def bundle(c, backend=None, out=None, lock=None, load=None, install=True, image=True):
+    """An offline kit in one folder: the image, the wheels, the handouts and their checksums; --load DIR uses it."""
+    from labkit import bundle as bundle_mod
+    from labkit import containers
+
+    engine = containers.Engine.from_config(c.config)
+    if load:
+        if out or lock:
+            raise UsageError(f"{'--out' if out else '--lock'} is for making a bundle; --load {load} reads one")
+        bundle_mod.load(engine, Path(load), image=image, install=install, backend=backend)
+        return
+    if not (install and image):
+        raise UsageError(f"{'--no-install' if not install else '--no-image'} goes with --load DIR")
+    bundle_mod.make(engine, backend or c.config.jaxlab.backend, Path(out) if out else None, lock)
+
+
 @task
 @clear_errors
 def notebooks(c):
@@ -270,7 +295,7 @@ def notebooks(c):
             print(f"  -p {name}={p['default']:<12} {p['type']:<5}  {p['help']}")
 
 
-ns = Collection(lab, test, bench, build, jupyter, shell, compare, reference, lock, handouts, notebooks)
+ns = Collection(lab, test, bench, build, jupyter, shell, compare, reference, lock, handouts, bundle, notebooks)
 # Defaults live in config so INVOKE_JAXLAB_BACKEND=cuda (or an invoke.yaml) changes them.
 ns.configure({"jaxlab": {
     "backend": "cpu",

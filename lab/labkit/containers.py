@@ -7,6 +7,7 @@ machines without a bridge network or behind a proxy need no code change.
 
 from __future__ import annotations
 
+import json
 import os
 import shlex
 import shutil
@@ -133,6 +134,25 @@ def build(engine: Engine, backend_name: str, lock: str | None = None, quiet: boo
         raise LabError(f"building {backend.image} failed (exit {done.returncode})")
 
 
+def image_revision(engine: Engine, backend: Backend) -> str | None:
+    """The lab revision the backend's existing image was built from (its JAXLAB_REVISION)."""
+    done = subprocess.run([engine.command, "image", "inspect", "--format", "{{json .Config.Env}}", backend.image],
+                          capture_output=True, text=True)
+    if done.returncode:
+        return None
+    env = dict(item.partition("=")[::2] for item in json.loads(done.stdout or "[]"))
+    return env.get("JAXLAB_REVISION")
+
+
+def ensure_image(engine: Engine, backend: Backend) -> None:
+    """Build the backend's image unless it was built from this very revision of a clean checkout
+    (as after `invoke bundle --load` in a room without internet, where a build could not fetch).
+    A checkout with changes always rebuilds: cached layers make that quick."""
+    revision = lab_revision()
+    if revision.endswith("-dirty") or image_revision(engine, backend) != revision:
+        build(engine, backend.name, quiet=True)
+
+
 # Where the NVIDIA container toolkit writes the CDI specs podman reads (nvidia-ctk cdi generate).
 CDI_DIRS = (Path("/etc/cdi"), Path("/var/run/cdi"))
 GPU_FLAGS = ("--gpus", "all")
@@ -227,7 +247,7 @@ def run_lab(engine: Engine, backend_name: str, notebooks: list[str], given: dict
     exit code."""
     backend = get_backend(backend_name)
     check_backend(engine, backend)
-    build(engine, backend.name, quiet=True)
+    ensure_image(engine, backend)
     selected, mounts = notebook_args(notebooks)
     inner = ["invoke", "lab", "--runtime", "local", "--backend", backend.name,
              "--out", f"{IMAGE_ROOT}/out/{RUN}", *selected]
@@ -333,7 +353,7 @@ def jupyter(engine: Engine, backend_name: str, port: int = 8888, work: Path | No
             for name in reset:
                 put, kept = workspace.reset(work, Path(fresh), name)
                 print(f"reset {put.name}" + (f" (yours kept as {kept.name})" if kept else ""), file=sys.stderr)
-    build(engine, backend.name, quiet=True)
+    ensure_image(engine, backend)
     token = os.environ.get("JUPYTER_TOKEN") or secrets.token_hex(24)
     # On the host's own network (TPU VMs, engines without a bridge) listen on its loopback only.
     args = container_args(engine, backend) + engine.run_args
@@ -388,6 +408,6 @@ def _announce(url: str, token: str, name: str, engine: Engine, work: Path) -> No
 def shell(engine: Engine, backend_name: str) -> None:
     backend = get_backend(backend_name)
     check_backend(engine, backend)
-    build(engine, backend.name, quiet=True)
+    ensure_image(engine, backend)
     run_attached(engine, run_command(engine, backend, ["bash"], out_mount(), interactive=True,
                                      name=container_name(backend)))

@@ -103,3 +103,18 @@ def test_jupyter_token_is_not_on_the_command_line(monkeypatch):
     containers.jupyter(containers.Engine(), "cpu", 8899)
     assert not any("s3cret-token" in arg for arg in seen["cmd"])
     assert "JUPYTER_TOKEN" in seen["cmd"] and seen["env"]["JUPYTER_TOKEN"] == "s3cret-token"
+
+
+@pytest.mark.parametrize("checkout,image,builds", [
+    ("abc123", "abc123", False),  # a loaded bundle, offline: used as it is
+    ("abc123", "def456", True),  # another revision
+    ("abc123-dirty", "abc123-dirty", True),  # local changes: always rebuilt
+    ("abc123", None, True),  # no image yet
+])
+def test_an_image_is_rebuilt_unless_built_from_this_clean_revision(monkeypatch, checkout, image, builds):
+    built = []
+    monkeypatch.setattr(containers, "lab_revision", lambda: checkout)
+    monkeypatch.setattr(containers, "image_revision", lambda engine, backend: image)
+    monkeypatch.setattr(containers, "build", lambda engine, name, quiet=False: built.append(name))
+    containers.ensure_image(containers.Engine(), BACKENDS["cpu"])
+    assert built == (["cpu"] if builds else [])
