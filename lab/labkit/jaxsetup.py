@@ -51,8 +51,9 @@ def setup(backend_name: str):
         ) from err
     if found != backend.platform:
         raise BackendMismatch(
-            f"backend {backend.name!r} asked for, but JAX runs on {found!r}; refusing to "
-            f"fall back silently"
+            f"backend {backend.name!r} asked for, but JAX runs on {found!r}: its plugin found no "
+            f"{backend.platform} device (is it visible here? in a container: "
+            f"{' '.join(backend.container_args) or 'no extra flags'}); refusing to fall back silently"
         )
     if backend.simulated_devices and jax.device_count() != backend.simulated_devices:
         raise BackendMismatch(

@@ -106,3 +106,22 @@ def test_the_runner_shares_the_device_only_as_far_as_the_backend_allows(name, mo
     assert runner.slots(name, 4, steps) == min(4, limit or 4)  # --jobs never lifts the device's limit
     assert runner.slots(name, None, 1) == 1
 
+
+
+def test_a_plugin_that_finds_no_device_never_lets_jax_fall_back_to_the_cpu(monkeypatch):
+    """With cpu listed for host callbacks, a CUDA plugin that finds no GPU leaves JAX on the CPU
+    (as in jaxlab:cuda without a GPU): labkit.setup refuses, in one line."""
+    import jax
+
+    from labkit import jaxsetup
+
+    monkeypatch.setattr(type(get_backend("cuda")), "plugin_installed", lambda self: True)
+    monkeypatch.setattr(jax.config, "update", lambda *a: None)
+    monkeypatch.setenv("JAX_PLATFORMS", "cpu")
+    monkeypatch.setenv("XLA_PYTHON_CLIENT_PREALLOCATE", "false")
+    monkeypatch.setattr(jax, "default_backend", lambda: "cpu")
+    with pytest.raises(jaxsetup.BackendMismatch) as err:
+        jaxsetup.setup("cuda")
+    message = str(err.value)
+    assert "\n" not in message and "JAX runs on 'cpu'" in message and "refusing to fall back silently" in message
+    assert "--gpus all" in message
