@@ -8,8 +8,9 @@ The instructor notebooks mark each exercise's answer the way nbgrader does::
 
 and may hide a spoiler (an answer a check cell would print) between ``### BEGIN HIDDEN TESTS`` and
 ``### END HIDDEN TESTS``. A handout replaces each answer with a line that raises "Exercise N: ...",
-so the exercise's check fails with that message until the learner writes it, and drops hidden
-regions. The k-th answer of a notebook is its exercise k; its title is the heading above it.
+so the exercise's check fails with that message until the learner writes it, drops hidden
+regions, and folds the code of check cells (their expected values are often the answer in
+NumPy). The k-th answer of a notebook is its exercise k; its title is the heading above it.
 
 nbgrader's own ClearSolutions writes one fixed stub for every answer and brings a grading
 database and server the lab has no use for; these few lines give each exercise its own message
@@ -32,6 +33,7 @@ from .errors import UsageError
 BEGIN, END = "### BEGIN SOLUTION", "### END SOLUTION"
 HIDDEN = ("### BEGIN HIDDEN TESTS", "### END HIDDEN TESTS")
 OUT = paths.ROOT / "handouts"  # generated; git ignores it
+CHECK = re.compile(r"\blab\.check(_equal|_true)?\(")
 _HEADING = re.compile(r"^#+\s*(?:\d+\s*·\s*)?Exercise\s*(?:\d+)?\s*[·:.-]?\s*(?P<title>.*)$", re.M)
 
 
@@ -127,6 +129,10 @@ def learner_copy(path: Path):
             source = _strip(source, BEGIN, END, lambda region, indent: stub(next(pending), region, indent))
         cell.source = source
         cell.outputs, cell.execution_count = [], None
+        if CHECK.search(source) and "labkit.pending(" not in source and "NotImplementedError(" not in source:
+            # A check cell computes its expected values, often the answer's formula in NumPy: its
+            # code starts folded, so a learner meets the ✓ or the hint, not the reference.
+            cell.metadata.setdefault("jupyter", {})["source_hidden"] = True
     nb.metadata["jaxlab"] = {"handout_of": path.stem}
     return nb
 

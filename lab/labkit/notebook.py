@@ -20,6 +20,7 @@ exercise in the notebook's namespace, so the rest of the notebook works.
 from __future__ import annotations
 
 import json
+import re
 
 import numpy as np
 
@@ -68,9 +69,41 @@ def start(notebook: str, namespace: dict):
     name; return ``(jax, lab)``. ``namespace`` is the notebook's ``globals()``."""
     backend = namespace.get("backend", "cpu")
     jax = setup(backend)
+    _brief_errors_in_check_cells()
     declared = params.declared(paths.NOTEBOOKS / f"{notebook}.ipynb")
     given = {name: namespace[name] for name in declared if name in namespace and name != "results_dir"}
     return jax, Lab(notebook, backend, given, namespace.get("results_dir") or "", namespace)
+
+
+CHECK_CALL = re.compile(r"\blab\.check(_equal|_true)?\(")
+NOT_YET = "the check needs the exercise above it: finish it, or load its answer with lab.solution(N)"
+
+
+def _brief_errors_in_check_cells() -> None:
+    """In a kernel, an error raised in a check cell shows as one line (and a pointer to the
+    exercise), not as a traceback that prints the cell's code, whose expected values are often
+    the answer. Other cells keep IPython's full traceback. The error stays an error output, so
+    the lab and nbclient see the cell fail as before."""
+    try:
+        from IPython import get_ipython
+    except ImportError:
+        return
+    shell = get_ipython()
+    if shell is None:
+        return
+
+    def brief(self, etype, value, tb, tb_offset=None):
+        history = self.user_ns.get("_ih") or [""]
+        if not CHECK_CALL.search(history[-1]):
+            self.showtraceback((etype, value, tb), tb_offset=tb_offset)
+            return None
+        lines = self.InteractiveTB.get_exception_only(etype, value)
+        if not isinstance(value, CheckFailed | NotImplementedError):
+            lines.append(f"({NOT_YET})\n")
+        self._showtraceback(etype, value, lines)
+        return None
+
+    shell.set_custom_exc((Exception,), brief)
 
 
 class Lab:

@@ -45,6 +45,10 @@ def test_no_answer_and_no_spoiler_is_left_in_a_handout(nb):
     assert leaks == [], f"{nb.stem}: answer lines left in the handout: {leaks[:3]}"
     assert handouts.BEGIN not in code and handouts.HIDDEN[0] not in code
     assert all(not c.get("outputs") for c in handout.cells if c.cell_type == "code")
+    checks = [c for c in handout.cells if c.cell_type == "code" and handouts.CHECK.search(c.source)
+              and "Exercise " not in c.source]
+    assert checks and all(c.metadata.get("jupyter", {}).get("source_hidden") for c in checks), \
+        f"{nb.stem}: a check cell shows its expected values to the learner"
     numbers = [e.number for e in handouts.exercises(instructor)]
     for exercise in handouts.exercises(instructor):
         assert not exercise.title.startswith("exercise "), f"{nb.stem}: exercise {exercise.number} has no heading"
@@ -96,6 +100,9 @@ def test_each_exercise_fails_with_its_message_and_its_solution_lets_the_learner_
             continue
         for error in errors_of(cell):
             first_error.setdefault(section + 1, error)
+        if handouts.CHECK.search(cell.source) and errors_of(cell):  # brief: the cell's code stays folded
+            shown = "".join(line for o in cell.outputs if o.get("output_type") == "error" for line in o["traceback"])
+            assert "lab.check" not in shown and len(shown.splitlines()) <= 3, shown
             if section == len(found):
                 late.append(error)
     for exercise in found:
