@@ -23,8 +23,6 @@ user's is refused before anything starts.
 from __future__ import annotations
 
 import datetime as dt
-import errno
-import fcntl
 import gzip
 import hashlib
 import json
@@ -99,35 +97,11 @@ def check_target(out: Path) -> Path:
 
 
 @contextmanager
-def _locked(out: Path) -> Iterator[None]:
-    """One bundle at a time into ``out``: a second is refused, never interleaved."""
-    lock = out.with_name(f".{out.name}.lock")
-    fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o644)
-    try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError as err:
-            if err.errno not in (errno.EAGAIN, errno.EACCES):
-                raise
-            holder = os.pread(fd, 64, 0).decode(errors="replace").strip() or "?"
-            raise UsageError(f"another bundle (pid {holder}) is being written to {out}; wait for it, or give "
-                             f"another --out") from None
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, str(os.getpid()).encode(), 0)
-        try:
-            yield
-        finally:
-            lock.unlink(missing_ok=True)  # still held: nobody else can be between these two steps
-    finally:
-        os.close(fd)
-
-
-@contextmanager
 def staged(out: Path) -> Iterator[Path]:
     """Hold ``out``'s lock and give a fresh staging folder beside it; on any exit but
     :func:`outdir.promote` the staging folder goes, and ``out`` is as it was."""
     out.parent.mkdir(parents=True, exist_ok=True)
-    with _locked(out):
+    with outdir.locked(out, "bundle"):
         # Left by a bundle that was killed (under the lock, nobody else owns them). Only folders
         # that are marked as a bundle's staging, or are a replaced bundle, are touched.
         for path in out.parent.glob(f".{out.name}.*-*"):

@@ -74,7 +74,8 @@ def _unwritable(out: Path, err: OSError) -> UsageError:
 
 
 @contextmanager
-def _locked(out: Path) -> Iterator[None]:
+def locked(out: Path, what: str = "lab run") -> Iterator[None]:
+    """One writer at a time into ``out`` (a run, a bundle): a second is refused, never interleaved."""
     lock = out.with_name(f".{out.name}.lock")
     try:
         fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o644)
@@ -87,7 +88,7 @@ def _locked(out: Path) -> Iterator[None]:
             if err.errno not in (errno.EAGAIN, errno.EACCES):
                 raise _unwritable(out, err) from None
             holder = os.pread(fd, 64, 0).decode(errors="replace").strip() or "?"
-            raise UsageError(f"another lab run (pid {holder}) is writing {out}; wait for it to end, or give "
+            raise UsageError(f"another {what} (pid {holder}) is writing {out}; wait for it to end, or give "
                              f"another --out") from None
         os.ftruncate(fd, 0)
         os.pwrite(fd, str(os.getpid()).encode(), 0)
@@ -125,7 +126,7 @@ def staged(out: Path, backend: str) -> Iterator[Path]:
         out.parent.mkdir(parents=True, exist_ok=True)
     except OSError as err:
         raise _unwritable(out, err) from None
-    with _locked(out):
+    with locked(out):
         for path in clean_leftovers(out):
             print(f"notice: removed {path.name}, left beside {out} by a run that did not finish", file=sys.stderr)
         staging = out.with_name(f".{out.name}.partial-{os.getpid()}")
