@@ -242,9 +242,9 @@ def notebook_args(notebooks: list[str]) -> tuple[list[str], list[tuple[Path, str
 def run_lab(engine: Engine, backend_name: str, notebooks: list[str], given: dict, out: Path | None,
             jobs: int | None, checks: bool, cell_timeout: float | None = None, compare: bool = True,
             against: str | None = None) -> int:
-    """Build the image (cached layers make this quick), then ``invoke lab`` inside it; the run lands
-    in the host's ``out`` (default out/<backend>/) by the same rules as a local run. Returns the
-    exit code."""
+    """Build the image where it is not current (see :func:`ensure_image`), then ``invoke lab`` inside
+    it; the run lands in the host's ``out`` (default out/<backend>/) by the same rules as a local
+    run. Returns the exit code."""
     backend = get_backend(backend_name)
     check_backend(engine, backend)
     ensure_image(engine, backend)
