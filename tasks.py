@@ -85,8 +85,6 @@ def lab(c, backend=None, notebook=None, param=None, jobs=None, checks=True, runt
     outdir.check(out or paths.OUT / backend)
     if against and not Path(against).exists():
         raise UsageError(f"--against {against}: no such results file or run folder")
-    if against and Path(against).is_dir():
-        against = str(Path(against) / "results.json")
     where, notice = runtimes.resolve(runtime, engine)
     if notice:
         print(f"notice: {notice}", file=sys.stderr)

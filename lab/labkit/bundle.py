@@ -84,12 +84,8 @@ def is_bundle(folder: Path) -> bool:
 
 def check_target(out: Path) -> Path:
     """``out`` resolved, or a UsageError saying why a bundle may not be written there."""
-    out = Path(out).expanduser().resolve()
-    for folder, what in outdir.protected().items():
-        if folder.is_relative_to(out):
-            raise UsageError(f"--out {out} is or contains {what}; give a new folder, such as out/bundle-<backend>")
-    if out.exists() and not out.is_dir():
-        raise UsageError(f"--out {out} is a file; give a new folder or an earlier bundle's folder")
+    out = outdir.writable_folder(out, "--out", "give a new folder, such as out/bundle-<backend>, or an earlier "
+                                               "bundle's folder")
     if out.is_dir() and not is_bundle(out) and any(out.iterdir()):
         raise UsageError(f"--out {out} holds files that are not a bundle (it has no {MANIFEST}); give a new or "
                          f"empty folder, or an earlier bundle's folder")

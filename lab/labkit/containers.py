@@ -288,8 +288,7 @@ def image_user_for(staging: Path) -> list[str]:
     Root instead gets the image's own user, and ``staging`` (the folder the container writes) is
     lent to it until :func:`give_back`."""
     if os.getuid() == 0:
-        for path in [staging, *staging.rglob("*")]:
-            os.chown(path, IMAGE_UID, IMAGE_UID, follow_symlinks=False)
+        _chown_tree(staging, IMAGE_UID)
         return []
     return ["--user", f"{os.getuid()}:{os.getgid()}", "-e", "HOME=/tmp"]
 
@@ -340,12 +339,7 @@ def jupyter(engine: Engine, backend_name: str, port: int = 8888, work: Path | No
 
     backend = get_backend(backend_name)
     check_backend(engine, backend)
-    work = Path(work or paths.ROOT / "work").expanduser().resolve()
-    for folder, what in outdir.protected().items():
-        if folder.is_relative_to(work):
-            raise UsageError(f"--work {work} is or contains {what}; give a folder for the learner's notebooks")
-    if work.exists() and not work.is_dir():
-        raise UsageError(f"--work {work} is a file; give a folder for the learner's notebooks")
+    work = outdir.writable_folder(work or paths.ROOT / "work", "--work", "give a folder for the learner's notebooks")
     work.mkdir(parents=True, exist_ok=True)
     if reset:
         with tempfile.TemporaryDirectory(prefix="jaxlab-handouts-") as fresh:
@@ -381,13 +375,16 @@ def give_back(folder: Path) -> None:
     """Root lent ``folder`` to the image's user for a session (see :func:`image_user_for`): all of
     it is root's again."""
     if os.getuid() == 0:
-        for path in [folder, *folder.rglob("*")]:
-            os.chown(path, 0, 0, follow_symlinks=False)
+        _chown_tree(folder, 0)
+
+
+def _chown_tree(folder: Path, uid: int) -> None:
+    for path in [folder, *folder.rglob("*")]:
+        os.chown(path, uid, uid, follow_symlinks=False)
 
 
 def _announce(url: str, token: str, name: str, engine: Engine, work: Path) -> None:
     """Print the URL once JupyterLab answers with its token."""
-    import urllib.error
     import urllib.request
 
     deadline = time.monotonic() + JUPYTER_START_SECONDS
@@ -396,9 +393,7 @@ def _announce(url: str, token: str, name: str, engine: Engine, work: Path) -> No
             with urllib.request.urlopen(f"{url}/api/status?token={token}", timeout=5):
                 print(f"JupyterLab: {url}/lab?token={token}  (your notebooks: {work})", flush=True)
                 return
-        except urllib.error.HTTPError:
-            pass
-        except OSError:
+        except OSError:  # not up yet (HTTPError is an OSError too)
             pass
         time.sleep(1)
     print(f"JupyterLab did not answer on {url} within {JUPYTER_START_SECONDS} s; see `{engine.command} logs "

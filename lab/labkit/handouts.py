@@ -33,7 +33,7 @@ from .errors import UsageError
 BEGIN, END = "### BEGIN SOLUTION", "### END SOLUTION"
 HIDDEN = ("### BEGIN HIDDEN TESTS", "### END HIDDEN TESTS")
 OUT = paths.ROOT / "handouts"  # generated; git ignores it
-CHECK = re.compile(r"\blab\.check(_equal|_true)?\(")
+CHECK = re.compile(r"\blab\.check(_equal|_true)?\(")  # a call of lab.check, check_equal or check_true
 _HEADING = re.compile(r"^#+\s*(?:\d+\s*·\s*)?Exercise\s*(?:\d+)?\s*[·:.-]?\s*(?P<title>.*)$", re.M)
 
 

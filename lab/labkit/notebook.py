@@ -20,12 +20,12 @@ exercise in the notebook's namespace, so the rest of the notebook works.
 from __future__ import annotations
 
 import json
-import re
 
 import numpy as np
 
 from . import params, paths
 from .checks import widen
+from .handouts import CHECK
 from .jaxsetup import setup
 from .results import Recorder
 from .tolerance import tolerance
@@ -75,7 +75,6 @@ def start(notebook: str, namespace: dict):
     return jax, Lab(notebook, backend, given, namespace.get("results_dir") or "", namespace)
 
 
-CHECK_CALL = re.compile(r"\blab\.check(_equal|_true)?\(")
 NOT_YET = "the check needs the exercise above it: finish it, or load its answer with lab.solution(N)"
 
 
@@ -94,7 +93,7 @@ def _brief_errors_in_check_cells() -> None:
 
     def brief(self, etype, value, tb, tb_offset=None):
         history = self.user_ns.get("_ih") or [""]
-        if not CHECK_CALL.search(history[-1]):
+        if not CHECK.search(history[-1]):
             self.showtraceback((etype, value, tb), tb_offset=tb_offset)
             return None
         lines = self.InteractiveTB.get_exception_only(etype, value)

@@ -50,15 +50,23 @@ def protected() -> dict[Path, str]:
             Path.home().resolve(): "your home folder"}
 
 
+def writable_folder(path: Path, flag: str, advice: str) -> Path:
+    """``path`` resolved, unless it is, or contains, a folder of :func:`protected`, or is a file:
+    then a UsageError naming ``flag`` and giving ``advice``. For every folder the lab writes into
+    (a run, a bundle, a learner's workspace)."""
+    path = Path(path).expanduser().resolve()
+    for folder, what in protected().items():
+        if folder.is_relative_to(path):
+            raise UsageError(f"{flag} {path} is or contains {what}; {advice}")
+    if path.exists() and not path.is_dir():
+        raise UsageError(f"{flag} {path} is a file, not a folder; {advice}")
+    return path
+
+
 def check(out: Path) -> Path:
     """``out`` resolved, or a UsageError saying why a run may not be written there."""
-    out = Path(out).expanduser().resolve()
-    for folder, what in protected().items():
-        if folder.is_relative_to(out):
-            raise UsageError(f"--out {out} is or contains {what}; a run only replaces an earlier run: "
-                             f"give a new folder, such as out/<backend>")
-    if out.exists() and not out.is_dir():
-        raise UsageError(f"--out {out} is a file, not a folder; give a new folder or an earlier run's folder")
+    out = writable_folder(out, "--out", "a run only replaces an earlier run: give a new folder, such as "
+                                        "out/<backend>, or an earlier run's folder")
     if out.is_dir() and not is_run(out) and any(out.iterdir()):
         runs = sorted(p.name for p in out.iterdir() if p.is_dir() and is_run(p))
         if runs:

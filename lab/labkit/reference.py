@@ -17,7 +17,6 @@ from . import paths, runner
 from .errors import LabError
 from .results import write_json
 
-REFERENCE = paths.REFERENCE
 # name suffix -> the parameters that run is made with, exactly as ``-p`` gives them.
 VARIANTS = {"": {}, "-smoke": {"smoke": "true"}}
 
@@ -27,7 +26,7 @@ def path(backend: str = "cpu", smoke: bool = False) -> Path:
     return paths.reference(backend, smoke)
 
 
-def regenerate(backend: str = "cpu", name: str | None = None, target: Path = REFERENCE,
+def regenerate(backend: str = "cpu", name: str | None = None, target: Path = paths.REFERENCE,
                jobs: int | None = None, show_progress: bool = True) -> list[Path]:
     """Run the whole lab on ``backend`` at full sizes and in smoke mode, and write each run's
     results as ``<target>/<name>.json`` and ``<name>-smoke.json`` (``name`` defaults to the backend).

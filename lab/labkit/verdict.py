@@ -40,6 +40,8 @@ def verdict(results: dict, against: Path | None = None) -> Verdict:
     """``results`` (a run's results.json, as a dict) against ``against`` (default: the CPU reference
     of the same parameters), restricted to the notebooks this run ran."""
     against = Path(against).resolve() if against else reference_for(results)
+    if against.is_dir():  # a run folder, as invoke compare takes it
+        against = against / "results.json"
     name = "the CPU reference" if against in (paths.reference("cpu"), paths.reference("cpu", True)) else str(against)
     if not against.is_file():
         return Verdict(f"not compared: no reference at {against}", True, False)

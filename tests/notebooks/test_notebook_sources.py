@@ -8,7 +8,7 @@ import re
 import nbformat
 import pytest
 
-from labkit import params, paths
+from labkit import handouts, params, paths
 
 NOTEBOOKS = paths.notebook_paths()
 ids = [nb.stem for nb in NOTEBOOKS]
@@ -61,9 +61,6 @@ def test_jax_is_started_through_the_lab_before_use_and_the_record_saved_last(nb)
     assert code[-1].strip() == "lab.save()"
 
 
-CHECKED = re.compile(r"\blab\.check(_equal|_true)?\(")
-
-
 @pytest.mark.parametrize("nb", NOTEBOOKS, ids=ids)
 def test_every_exercise_is_checked_through_lab_check_and_no_check_cell_asserts_bare(nb):
     """After each answer, the cells up to the next heading check it with lab.check*, which
@@ -78,6 +75,6 @@ def test_every_exercise_is_checked_through_lab_check_and_no_check_cell_asserts_b
                 break
             if later.cell_type == "code":
                 section.append(later.source)
-        assert any(CHECKED.search(s) for s in section), f"{nb.name} cell {i + 1}: its exercise is not checked"
+        assert any(handouts.CHECK.search(s) for s in section), f"{nb.name} cell {i + 1}: its exercise is not checked"
         bare = [s.splitlines()[0] for s in section if re.search(r"^\s*assert\b", s, re.M)]
         assert not bare, f"{nb.name}: check cells after cell {i + 1} use a bare assert: {bare}"

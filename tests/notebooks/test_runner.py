@@ -29,10 +29,6 @@ def processes_under(folder: Path) -> list[psutil.Process]:
     return found
 
 
-def kernels_under(folder: Path) -> list[psutil.Process]:
-    return [p for p in processes_under(folder) if "ipykernel" in " ".join(p.cmdline())]
-
-
 def test_broken_notebook_is_reported_with_its_cell_and_others_are_kept(tmp_path):
     out = tmp_path / "out"
     lab = runner.run_lab("cpu", [str(FIXTURES / "01_ok.ipynb"), str(FIXTURES / "02_broken.ipynb")],
