@@ -16,6 +16,8 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -269,11 +271,10 @@ def run_lab(engine: Engine, backend_name: str, notebooks: list[str], given: dict
     # The container writes into a staging folder of the host's, which the host then moves into
     # place: the host holds the lock and keeps the user's files safe, whoever the container runs as.
     with outdir.staged(out, backend.name) as staging:
-        user = image_user_for(staging)
         mounts.append((staging, f"{IMAGE_ROOT}/out"))
-        code = run_attached(engine, run_command(engine, backend, inner, mounts, name=container_name(backend),
-                                                extra=user))
-        give_back(staging)  # root lent it to the image's user
+        with image_user(staging) as user:
+            code = run_attached(engine, run_command(engine, backend, inner, mounts, name=container_name(backend),
+                                                    extra=user))
         if (staging / RUN).is_dir():  # a finished run, passed or failed (marked by the lab inside)
             outdir.promote(staging / RUN, out)
         return code
@@ -283,14 +284,23 @@ RUN = "run"  # the folder the container's lab writes inside its staging mount
 IMAGE_UID = 1000  # the images' non-root user (LAB_UID in docker/Dockerfile)
 
 
-def image_user_for(staging: Path) -> list[str]:
-    """Who the container runs as: the invoking user, so what it writes is theirs; never root.
-    Root instead gets the image's own user, and ``staging`` (the folder the container writes) is
-    lent to it until :func:`give_back`."""
-    if os.getuid() == 0:
-        _chown_tree(staging, IMAGE_UID)
-        return []
-    return ["--user", f"{os.getuid()}:{os.getgid()}", "-e", "HOME=/tmp"]
+@contextmanager
+def image_user(folder: Path) -> Iterator[list[str]]:
+    """The ``run`` arguments for who the container runs as: the invoking user, so what it writes
+    in ``folder`` is theirs; never root. Root instead gets the image's own user, and ``folder`` is
+    lent to it for the block: afterwards every path in it is given back to its owner, and what the
+    container made to the folder's owner."""
+    if os.getuid() != 0:
+        yield ["--user", f"{os.getuid()}:{os.getgid()}", "-e", "HOME=/tmp"]
+        return
+    owners = {path: (path.lstat().st_uid, path.lstat().st_gid) for path in [folder, *folder.rglob("*")]}
+    for path in owners:
+        os.chown(path, IMAGE_UID, IMAGE_UID, follow_symlinks=False)
+    try:
+        yield []
+    finally:
+        for path in [folder, *folder.rglob("*")]:
+            os.chown(path, *owners.get(path, owners[folder]), follow_symlinks=False)
 
 
 def container_name(backend: Backend) -> str:
@@ -357,30 +367,16 @@ def jupyter(engine: Engine, backend_name: str, port: int = 8888, work: Path | No
     name = container_name(backend)
     # The token reaches the container from this process's environment (-e NAME without a value),
     # never on a command line that ps would show.
-    extra = ["-p", f"127.0.0.1:{port}:{port}", "-e", f"JUPYTER_PORT={port}", "-e", "JUPYTER_TOKEN",
-             *image_user_for(work)]
-    cmd = run_command(engine, backend, inner, [*out_mount(), (work, workspace.IMAGE_WORK)], name=name, extra=extra)
+    extra = ["-p", f"127.0.0.1:{port}:{port}", "-e", f"JUPYTER_PORT={port}", "-e", "JUPYTER_TOKEN"]
     url = f"http://127.0.0.1:{port}"
     watcher = threading.Thread(target=_announce, args=(url, token, name, engine, work), daemon=True)
-    watcher.start()
-    try:
+    with image_user(work) as user:
+        cmd = run_command(engine, backend, inner, [*out_mount(), (work, workspace.IMAGE_WORK)], name=name,
+                          extra=extra + user)
+        watcher.start()
         code = run_attached(engine, cmd, env=dict(os.environ, JUPYTER_TOKEN=token))
-    finally:
-        give_back(work)
     if code:
         raise LabError(f"JupyterLab in {backend.image} ended with exit code {code}")
-
-
-def give_back(folder: Path) -> None:
-    """Root lent ``folder`` to the image's user for a session (see :func:`image_user_for`): all of
-    it is root's again."""
-    if os.getuid() == 0:
-        _chown_tree(folder, 0)
-
-
-def _chown_tree(folder: Path, uid: int) -> None:
-    for path in [folder, *folder.rglob("*")]:
-        os.chown(path, uid, uid, follow_symlinks=False)
 
 
 def _announce(url: str, token: str, name: str, engine: Engine, work: Path) -> None:

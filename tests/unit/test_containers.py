@@ -3,6 +3,8 @@ notebooks and mounts handed to the lab inside the image, and how often the engin
 
 from __future__ import annotations
 
+import os
+
 import pytest
 
 from labkit import BACKENDS, containers, paths
@@ -78,29 +80,40 @@ def test_an_engine_that_did_not_answer_is_asked_again(tmp_path):
         engine.require()
 
 
-def test_root_never_runs_the_container_as_root(tmp_path, monkeypatch):
-    lent = []
-    monkeypatch.setattr(containers.os, "getuid", lambda: 0)
-    monkeypatch.setattr(containers.os, "chown", lambda path, uid, gid, **kw: lent.append((path, uid, gid)))
-    assert containers.image_user_for(tmp_path) == []  # the image's own non-root user
-    assert lent == [(tmp_path, containers.IMAGE_UID, containers.IMAGE_UID)]
+def test_root_lends_the_folder_to_the_images_user_and_gives_every_file_back_to_its_owner(tmp_path):
+    if os.getuid() != 0:
+        pytest.skip("lending a folder to another user needs root (CI runs as root)")
+    folder, owner = tmp_path / "work", 4321  # a learner's folder, not root's
+    (folder / "sub").mkdir(parents=True)
+    (folder / "sub" / "mine.ipynb").write_text("{}")
+    for path in (folder, folder / "sub", folder / "sub" / "mine.ipynb"):
+        os.chown(path, owner, owner)
+    with containers.image_user(folder) as args:
+        assert args == []  # the image's own non-root user, never --user 0:0
+        assert {p.stat().st_uid for p in [folder, *folder.rglob("*")]} == {containers.IMAGE_UID}
+        (folder / "new.ipynb").write_text("{}")  # what the container makes, as the image's user
+        os.chown(folder / "new.ipynb", containers.IMAGE_UID, containers.IMAGE_UID)
+    assert {p.name: p.stat().st_uid for p in [folder, *folder.rglob("*")]} == {
+        "work": owner, "sub": owner, "mine.ipynb": owner, "new.ipynb": owner}
 
 
 def test_other_users_run_the_container_as_themselves(tmp_path, monkeypatch):
     monkeypatch.setattr(containers.os, "getuid", lambda: 1234)
     monkeypatch.setattr(containers.os, "getgid", lambda: 99)
-    assert containers.image_user_for(tmp_path)[:2] == ["--user", "1234:99"]
+    with containers.image_user(tmp_path) as args:
+        assert args[:2] == ["--user", "1234:99"]
 
 
-def test_jupyter_token_is_not_on_the_command_line(monkeypatch):
+def test_jupyter_token_is_not_on_the_command_line(monkeypatch, tmp_path):
     seen = {}
     monkeypatch.setattr(containers, "check_backend", lambda engine, backend: None)
     monkeypatch.setattr(containers, "build", lambda *a, **k: None)
     monkeypatch.setattr(containers, "out_mount", lambda: [])
     monkeypatch.setattr(containers, "_announce", lambda *a: None)
     monkeypatch.setattr(containers, "run_attached", lambda engine, cmd, env=None: seen.update(cmd=cmd, env=env) or 0)
+    monkeypatch.setattr(containers, "ensure_image", lambda *a: None)
     monkeypatch.setenv("JUPYTER_TOKEN", "s3cret-token")
-    containers.jupyter(containers.Engine(), "cpu", 8899)
+    containers.jupyter(containers.Engine(), "cpu", 8899, work=tmp_path / "work")
     assert not any("s3cret-token" in arg for arg in seen["cmd"])
     assert "JUPYTER_TOKEN" in seen["cmd"] and seen["env"]["JUPYTER_TOKEN"] == "s3cret-token"
 
