@@ -6,11 +6,17 @@ The instructor notebooks mark each exercise's answer the way nbgrader does::
     def standardize(x): ...
     ### END SOLUTION
 
-and may hide a spoiler (an answer a check cell would print) between ``### BEGIN HIDDEN TESTS`` and
+and may hide a spoiler (an answer a check cell would print, or a reference function that is the
+answer in NumPy, which ``lab.reference`` then loads) between ``### BEGIN HIDDEN TESTS`` and
 ``### END HIDDEN TESTS``. A handout replaces each answer with a line that raises "Exercise N: ...",
-so the exercise's check fails with that message until the learner writes it, drops hidden
-regions, and folds the code of check cells (their expected values are often the answer in
-NumPy). The k-th answer of a notebook is its exercise k; its title is the heading above it.
+so the exercise's check fails with that message until the learner writes it, and drops hidden
+regions. The k-th answer of a notebook is its exercise k; its title is the heading above it.
+
+Each cell's role is kept in its metadata, as nbgrader keeps its own (``{"jaxlab": {"role": ...}}``):
+``exercise`` (holds an answer), ``check`` (checks the exercise above it) or ``demo`` (a teaching
+cell, which may call ``lab.check`` too). Nothing guesses a role from a cell's text. A handout folds
+the code of check cells (their expected values are often the answer in NumPy) and starts each with
+a line naming its exercise, which the kernel reads to point a learner back to the right one.
 
 nbgrader's own ClearSolutions writes one fixed stub for every answer and brings a grading
 database and server the lab has no use for; these few lines give each exercise its own message
@@ -34,7 +40,16 @@ BEGIN, END = "### BEGIN SOLUTION", "### END SOLUTION"
 HIDDEN = ("### BEGIN HIDDEN TESTS", "### END HIDDEN TESTS")
 OUT = paths.ROOT / "handouts"  # generated; git ignores it
 CHECK = re.compile(r"\blab\.check(_equal|_true)?\(")  # a call of lab.check, check_equal or check_true
+ROLES = ("exercise", "check", "demo")
+# The first line of a handout's check cell, generated from its role: the kernel reads it (see
+# labkit.notebook) to name the exercise when the check cannot run yet.
+CHECKS_EXERCISE = re.compile(r"^# checks exercise (?P<number>\d+)\b")
 _HEADING = re.compile(r"^#+\s*(?:\d+\s*·\s*)?Exercise\s*(?:\d+)?\s*[·:.-]?\s*(?P<title>.*)$", re.M)
+
+
+def role(cell) -> str | None:
+    """The cell's role from its metadata: exercise, check, demo, or None (text, set-up, ...)."""
+    return (cell.get("metadata", {}).get("jaxlab") or {}).get("role")
 
 
 @dataclass
@@ -120,19 +135,23 @@ def _strip(source: str, begin: str, end: str, replace) -> str:
 def learner_copy(path: Path):
     """The handout of the instructor notebook at ``path``: answers stubbed, spoilers gone, no outputs."""
     nb = nbformat.read(path, as_version=4)
-    pending = iter(exercises(nb))
-    for cell in nb.cells:
+    found = exercises(nb)
+    pending = iter(found)
+    latest = None
+    for i, cell in enumerate(nb.cells):
         if cell.cell_type != "code":
             continue
         source = _strip(cell.source, *HIDDEN, lambda region, indent: None)
         if BEGIN in source:
             source = _strip(source, BEGIN, END, lambda region, indent: stub(next(pending), region, indent))
+        latest = next((e for e in reversed(found) if e.cells[0] <= i), latest)
+        if role(cell) == "check" and latest is not None:
+            # Its code computes the expected values, often the answer's formula in NumPy: it starts
+            # folded, so a learner meets the ✓ or the hint, not the reference.
+            source = f"# checks exercise {latest.number} ({latest.title})\n{source}"
+            cell.metadata.setdefault("jupyter", {})["source_hidden"] = True
         cell.source = source
         cell.outputs, cell.execution_count = [], None
-        if CHECK.search(source) and "labkit.pending(" not in source and "NotImplementedError(" not in source:
-            # A check cell computes its expected values, often the answer's formula in NumPy: its
-            # code starts folded, so a learner meets the ✓ or the hint, not the reference.
-            cell.metadata.setdefault("jupyter", {})["source_hidden"] = True
     nb.metadata["jaxlab"] = {"handout_of": path.stem}
     return nb
 
@@ -151,10 +170,84 @@ def write(target: Path = OUT, notebooks: list[Path] | None = None) -> list[Path]
     return written
 
 
-def solution_cells(path: Path, number: int) -> list[str]:
-    """The instructor's code cells that hold exercise ``number``'s answer, as they are."""
+@dataclass
+class Answer:
+    """What ``lab.solution(N)`` loads: the answer, and the rest of its cell that has not run yet."""
+    exercise: Exercise
+    code: str  # the answer's lines, as the instructor wrote them
+    rest: str  # the statements after it that a handout's stub stopped
+
+
+def answer(path: Path, number: int) -> Answer:
+    """Exercise ``number``'s answer in the instructor notebook at ``path``, and what of its cell a
+    learner's run of the handout skipped.
+
+    A handout's cell ran up to its stub: the code before the answer ran (data drawn, names bound),
+    and so did the statements after it up to the first that used a stubbed name (a stub function
+    raises when called, a placeholder when used). So what is left to run is the answer and the
+    statements from that first use on; running anything else again would print twice and draw
+    random numbers twice. An answer that a stub replaced by one raising line stopped the cell
+    there, so everything after it is left.
+    """
     nb = nbformat.read(path, as_version=4)
-    found = {e.number: e for e in exercises(nb)}
-    if number not in found:
+    found = exercises(nb)
+    if number not in {e.number for e in found}:
         raise UsageError(f"{path.stem} has exercises 1 to {len(found)}, not {number}")
-    return [_strip(nb.cells[i].source, *HIDDEN, lambda region, indent: None) for i in found[number].cells]
+    exercise = found[number - 1]
+    cell = exercise.cells[0]
+    nth = sum(1 for e in found[: number - 1] if e.cells[0] == cell)  # answers before it in its cell
+    source = _strip(nb.cells[cell].source, *HIDDEN, lambda region, indent: None)
+    lines, regions, start = source.splitlines(), [], None
+    for i, line in enumerate(lines):
+        if line.strip() == BEGIN:
+            start = i
+        elif line.strip() == END and start is not None:
+            regions.append((start, i))
+            start = None
+    begin, end = regions[nth]
+    code = textwrap.dedent("\n".join(lines[begin + 1: end]))
+    after_end = regions[nth + 1][0] if nth + 1 < len(regions) else len(lines)
+    after = "\n".join(lines[end + 1: after_end])
+    return Answer(exercise, code, _left_to_run(code, after))
+
+
+def _left_to_run(code: str, after: str) -> str:
+    """The statements of ``after`` from the first that uses a name ``code`` binds (all of them
+    where the stub was one raising line)."""
+    try:
+        answer_tree, after_tree = ast.parse(code), ast.parse(after)
+    except SyntaxError:
+        return after
+    bound = set()
+    for node in answer_tree.body:
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+            bound.add(node.name)
+        elif isinstance(node, ast.Assign | ast.AnnAssign) and all(
+                isinstance(t, ast.Name) for t in (node.targets if isinstance(node, ast.Assign) else [node.target])):
+            bound.update(t.id for t in (node.targets if isinstance(node, ast.Assign) else [node.target]))
+        else:
+            return after  # the stub raised at once: nothing after it ran
+    lines = after.splitlines()
+    for node in after_tree.body:
+        if any(isinstance(n, ast.Name) and n.id in bound for n in ast.walk(node)):
+            return "\n".join(lines[node.lineno - 1:])
+    return ""
+
+
+def hidden_definition(path: Path, name: str) -> str:
+    """The hidden region of the instructor notebook at ``path`` that defines ``name`` (a reference
+    function a handout leaves out, see ``lab.reference``)."""
+    nb = nbformat.read(path, as_version=4)
+    for cell in nb.cells:
+        if cell.cell_type != "code" or HIDDEN[0] not in cell.source:
+            continue
+        regions: list[str] = []
+        _strip(cell.source, *HIDDEN, lambda region, indent: regions.append(textwrap.dedent(region)))
+        for region in regions:
+            try:
+                defined = {n.name for n in ast.parse(region).body if isinstance(n, ast.FunctionDef)}
+            except SyntaxError:
+                continue
+            if name in defined:
+                return region
+    raise UsageError(f"{path.stem} defines no reference {name!r} in a hidden region")

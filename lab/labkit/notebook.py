@@ -13,19 +13,24 @@ notebook's parameters from its namespace, as its ``parameters`` cell and papermi
   dtypes, the first element that differs and by how much, and the hint), never the whole answer;
 - it records the value for ``invoke compare`` and the verdict, so no recording call is in sight.
 
-A learner who is stuck calls :meth:`Lab.solution`, which runs the instructor's cells of that
-exercise in the notebook's namespace, so the rest of the notebook works.
+A learner who is stuck calls :meth:`Lab.solution`, which shows the exercise's answer and loads it,
+so the rest of the notebook works and its state ends as the instructor's run's (nothing runs twice).
+A check that fails after an earlier exercise's check failed says to fix that one first.
 """
 
 from __future__ import annotations
 
 import json
+import math
+import textwrap
 
 import numpy as np
 
 from . import params, paths
+from .backends import default_backend
 from .checks import widen
-from .handouts import CHECK
+from .errors import LabError
+from .handouts import CHECKS_EXERCISE
 from .jaxsetup import setup
 from .results import Recorder
 from .tolerance import tolerance
@@ -65,44 +70,88 @@ def pending(exercise: int, message: str) -> Pending:
 
 
 def start(notebook: str, namespace: dict):
-    """Start JAX for ``notebook`` (its stem, e.g. "01_jax_vs_numpy") on the backend its parameters
-    name; return ``(jax, lab)``. ``namespace`` is the notebook's ``globals()``."""
-    backend = namespace.get("backend", "cpu")
-    jax = setup(backend)
+    """Start JAX for ``notebook`` (its stem, e.g. "01_jax_vs_numpy") on its backend; return
+    ``(jax, lab)``. ``namespace`` is the notebook's ``globals()``.
+
+    The room decides the device: a notebook opened by hand leaves ``backend`` empty, and starts on
+    the backend its image or environment names (``$INVOKE_JAXLAB_BACKEND``), else the CPU. Only a
+    value papermill injected (``invoke lab --backend``) overrides it. Where the room names a device
+    that is absent, :func:`labkit.setup` refuses in one line; JAX never falls back to the CPU.
+    """
     _brief_errors_in_check_cells()
+    backend = namespace.get("backend") or default_backend()
+    namespace["backend"] = backend  # what the notebook's own code reads (plots, printed lines)
+    jax = setup(backend)
     declared = params.declared(paths.NOTEBOOKS / f"{notebook}.ipynb")
     given = {name: namespace[name] for name in declared if name in namespace and name != "results_dir"}
-    return jax, Lab(notebook, backend, given, namespace.get("results_dir") or "", namespace)
+    lab = Lab(notebook, backend, given, namespace.get("results_dir") or "", namespace)
+    _follow_check_cells(lab)
+    return jax, lab
 
 
-NOT_YET = "the check needs the exercise above it: finish it, or load its answer with lab.solution(N)"
+def _not_yet(number: int) -> str:
+    return (f"the check needs exercise {number} above it: finish it, or load its answer with "
+            f"lab.solution({number})")
+
+
+def _check_cell(source: str) -> int | None:
+    """The exercise a handout's check cell checks, from the line the handout starts it with."""
+    m = CHECKS_EXERCISE.match(source or "")
+    return int(m["number"]) if m else None
+
+
+def _shell():
+    try:
+        from IPython import get_ipython
+    except ImportError:
+        return None
+    return get_ipython()
 
 
 def _brief_errors_in_check_cells() -> None:
     """In a kernel, an error raised in a check cell shows as one line (and a pointer to the
     exercise), not as a traceback that prints the cell's code, whose expected values are often
-    the answer. Other cells keep IPython's full traceback. The error stays an error output, so
-    the lab and nbclient see the cell fail as before."""
-    try:
-        from IPython import get_ipython
-    except ImportError:
-        return
-    shell = get_ipython()
-    if shell is None:
+    the answer; so does the lab's own refusal (a device the room names but lacks). Other cells
+    keep IPython's full traceback. The error stays an error output, so the lab and nbclient see
+    the cell fail as before."""
+    if (shell := _shell()) is None:
         return
 
     def brief(self, etype, value, tb, tb_offset=None):
         history = self.user_ns.get("_ih") or [""]
-        if not CHECK.search(history[-1]):
+        number = _check_cell(history[-1])
+        if not isinstance(value, LabError) and number is None:
             self.showtraceback((etype, value, tb), tb_offset=tb_offset)
             return None
         lines = self.InteractiveTB.get_exception_only(etype, value)
-        if not isinstance(value, CheckFailed | NotImplementedError):
-            lines.append(f"({NOT_YET})\n")
+        if number is not None and not isinstance(value, CheckFailed | NotImplementedError | LabError):
+            lines.append(f"({_not_yet(number)})\n")
+        if number is not None and (lab := _following.get("lab")) is not None:
+            lab._unresolved.setdefault(number, "its check did not run")
         self._showtraceback(etype, value, lines)
         return None
 
     shell.set_custom_exc((Exception,), brief)
+
+
+_following: dict = {}  # the kernel's Lab, and the hook that tells it which exercise a cell checks
+
+
+def _follow_check_cells(lab: Lab) -> None:
+    """Before each cell runs, tell ``lab`` which exercise the cell checks (a handout's check cell
+    names it in its first line), so a failed check can point at an earlier one that failed."""
+    if (shell := _shell()) is None:
+        return
+    if (old := _following.get("hook")) is not None:  # the start cell ran again
+        shell.events.unregister("pre_run_cell", old)
+
+    def hook(info) -> None:
+        lab.exercise = _check_cell(getattr(info, "raw_cell", ""))
+        if lab.exercise is not None:  # checked again: only a new failure counts
+            lab._unresolved.pop(lab.exercise, None)
+
+    shell.events.register("pre_run_cell", hook)
+    _following.update(lab=lab, hook=hook)
 
 
 class Lab:
@@ -114,6 +163,8 @@ class Lab:
         self._namespace = namespace
         self.record = Recorder(notebook, results_dir or ".", dict(given))
         self._saving = bool(results_dir)
+        self.exercise: int | None = None  # the exercise the running check cell checks, if known
+        self._unresolved: dict[int, str] = {}  # exercise -> the check of it that failed
 
     # -- checks --------------------------------------------------------------------------------
 
@@ -125,7 +176,7 @@ class Lab:
         actual = np.asarray(got)
         wanted = np.asarray(expected)
         if problem := _mismatch(actual, wanted, dtype, self.backend, accumulates):
-            raise CheckFailed(_message(key, problem, hint))
+            self._fail(key, problem, hint)
         if record:
             self.record.value(key, actual, accumulates=accumulates)
         print(f"✓ {key}")
@@ -136,7 +187,7 @@ class Lab:
         plain = _plain(got)
         if plain != _plain(expected):
             what = f"got {plain!r}" if _short(plain) else f"got a {type(got).__name__} that differs"
-            raise CheckFailed(_message(key, what, hint))
+            self._fail(key, what, hint)
         if record:
             self.record.fact(key, plain)
         print(f"✓ {key}")
@@ -144,8 +195,20 @@ class Lab:
     def check_true(self, key: str, condition: bool, *, hint: str = "") -> None:
         """A property that must hold (nothing is recorded)."""
         if not condition:
-            raise CheckFailed(_message(key, "the condition does not hold", hint))
+            self._fail(key, "the condition does not hold", hint)
         print(f"✓ {key}")
+
+    def _fail(self, key: str, problem: str, hint: str):
+        text = _message(key, problem, hint)
+        if self.exercise is not None:
+            # A check that builds on an earlier exercise fails too when that one is wrong: its hint
+            # would send the learner to the wrong place, so name the first failure.
+            if earlier := sorted(n for n in self._unresolved if n < self.exercise):
+                first = earlier[0]
+                text += (f"\nfirst fix exercise {first}: its check failed too ({self._unresolved[first]}), "
+                         f"and this exercise builds on what came before")
+            self._unresolved.setdefault(self.exercise, f"check {key!r}")
+        raise CheckFailed(text)
 
     # -- what is recorded without a check --------------------------------------------------------
 
@@ -169,14 +232,32 @@ class Lab:
     # -- stuck? ----------------------------------------------------------------------------------
 
     def solution(self, exercise: int) -> None:
-        """Run the instructor's cells of ``exercise`` here, so the rest of the notebook can go on."""
-        from .handouts import solution_cells
+        """Show exercise ``exercise``'s answer and load it, so the rest of the notebook can go on.
 
-        cells = solution_cells(paths.NOTEBOOKS / f"{self.notebook}.ipynb", exercise)
-        for source in cells:
-            exec(compile(source, f"<solution of exercise {exercise}>", "exec"), self._namespace)
-        print(f"loaded the solution of exercise {exercise} ({len(cells)} cell(s)); read it in the "
-              f"instructor's notebook, then go on")
+        Only the answer and the part of its cell that the stub stopped run (see
+        :func:`labkit.handouts.answer`), so nothing prints twice and no random number is drawn
+        twice: the notebook's state ends as in the instructor's run."""
+        from .handouts import answer
+
+        found = answer(paths.NOTEBOOKS / f"{self.notebook}.ipynb", exercise)
+        print(f"Exercise {exercise} ({found.exercise.title}), the answer, now loaded:\n")
+        print(textwrap.indent(found.code, "    ") + "\n")
+        for part, source in (("answer", found.code), ("rest of its cell", found.rest)):
+            exec(compile(source, f"<exercise {exercise}: {part}>", "exec"), self._namespace)
+        self._unresolved.pop(exercise, None)
+
+    def reference(self, name: str):
+        """A reference function the instructor's check cell defines out of the learner's sight
+        (between ``### BEGIN HIDDEN TESTS`` and ``### END HIDDEN TESTS``), where the expected value is
+        the answer itself; loaded from the instructor's notebook in a handout."""
+        if name in self._namespace:
+            return self._namespace[name]
+        from .handouts import hidden_definition
+
+        scope = dict(self._namespace)  # the notebook's names, but its namespace stays as it was
+        exec(compile(hidden_definition(paths.NOTEBOOKS / f"{self.notebook}.ipynb", name),
+                     f"<reference {name}>", "exec"), scope)
+        return scope[name]
 
 
 def _unwritten(x) -> None:
@@ -218,6 +299,8 @@ def _mismatch(actual: np.ndarray, expected: np.ndarray, dtype, backend: str, acc
             bad = ~np.isclose(a, e, atol=atol, rtol=rtol, equal_nan=True)
     if not bad.any():
         return None
+    if actual.size == 1 and not exact:
+        return _scalar_off(actual.dtype.name, float(a.reshape(-1)[0]), float(e.reshape(-1)[0]), atol, rtol)
     at = tuple(int(i) for i in np.argwhere(bad)[0]) if bad.ndim else ()
     where = f"the first at index {list(at)}" if at else "the value"
     count = f"{int(bad.sum())} of {bad.size} elements differ" if bad.ndim else "it differs"
@@ -225,6 +308,16 @@ def _mismatch(actual: np.ndarray, expected: np.ndarray, dtype, backend: str, acc
         return f"{count}; {where}: got {actual[at]!r}"
     return (f"{count} beyond the {actual.dtype.name} tolerance (atol {atol:.0e}, rtol {rtol:.0e}); {where}: "
             f"got {a[at]:.6g}, off by {abs(a[at] - e[at]):.3g}")
+
+
+def _scalar_off(dtype: str, got: float, wanted: float, atol: float, rtol: float) -> str:
+    """A wrong scalar in words that do not give the answer away: which way it is off, and by how
+    many tolerances in round powers of ten (the value and the exact difference would)."""
+    if not math.isfinite(got) or not math.isfinite(wanted):
+        return f"got {got:.6g}" if not math.isfinite(got) else f"got {got:.6g}, where a non-finite value is expected"
+    times = abs(got - wanted) / (atol + rtol * abs(wanted))
+    scale = "less than 10 times" if times < 10 else f"more than {10 ** int(math.log10(times)):,} times"
+    return f"the value is too {'large' if got > wanted else 'small'}, by {scale} the {dtype} tolerance"
 
 
 def _message(key: str, problem: str, hint: str) -> str:

@@ -66,9 +66,10 @@ def main(argv: list[str]) -> None:
     try:
         for path in seed(work, paths.ROOT / "handouts"):
             print(f"workspace: added {path.name}", file=sys.stderr)
-    except OSError as err:  # JupyterLab still starts; the learner sees why the handouts are missing
-        print(f"workspace: could not add the handouts to {work} ({err.strerror}): mount a folder this user "
-              f"(uid {os.getuid()}) can write", file=sys.stderr)
+    except OSError as err:
+        # An empty Lab whose every save fails is worse than no Lab: stop, and say why in one line.
+        sys.exit(f"workspace: {work} cannot be written by this user (uid {os.getuid()}): {err.strerror}; "
+                 f"mount a folder that uid {os.getuid()} owns, or leave JAXLAB_WORK unset for the named volume")
     if argv:
         os.execvp(argv[0], argv)
 

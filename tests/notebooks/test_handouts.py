@@ -4,6 +4,7 @@ past any exercise to the end of the notebook."""
 
 from __future__ import annotations
 
+import json
 import re
 import textwrap
 
@@ -12,6 +13,8 @@ import pytest
 from nbclient import NotebookClient
 
 from labkit import handouts, paths
+from labkit.compare.model import Run
+from labkit.compare.numerics import compare_runs
 
 pytestmark = pytest.mark.slow
 NOTEBOOKS = paths.notebook_paths()
@@ -45,10 +48,12 @@ def test_no_answer_and_no_spoiler_is_left_in_a_handout(nb):
     assert leaks == [], f"{nb.stem}: answer lines left in the handout: {leaks[:3]}"
     assert handouts.BEGIN not in code and handouts.HIDDEN[0] not in code
     assert all(not c.get("outputs") for c in handout.cells if c.cell_type == "code")
-    checks = [c for c in handout.cells if c.cell_type == "code" and handouts.CHECK.search(c.source)
-              and "Exercise " not in c.source]
-    assert checks and all(c.metadata.get("jupyter", {}).get("source_hidden") for c in checks), \
-        f"{nb.stem}: a check cell shows its expected values to the learner"
+    folded = {i for i, c in enumerate(handout.cells) if c.metadata.get("jupyter", {}).get("source_hidden")}
+    checks = {i for i, c in enumerate(handout.cells) if handouts.role(c) == "check"}
+    assert checks and folded == checks, f"{nb.stem}: cells {sorted(folded ^ checks)} are folded but are not " \
+                                        f"checks, or are checks that show their expected values"
+    for i in checks:  # each check cell names its exercise, for the kernel to point back to it
+        assert handouts.CHECKS_EXERCISE.match(handout.cells[i].source), handout.cells[i].source[:80]
     numbers = [e.number for e in handouts.exercises(instructor)]
     for exercise in handouts.exercises(instructor):
         assert not exercise.title.startswith("exercise "), f"{nb.stem}: exercise {exercise.number} has no heading"
@@ -72,10 +77,14 @@ def errors_of(cell) -> list[str]:
 
 
 @pytest.mark.parametrize("nb", NOTEBOOKS, ids=lambda p: p.stem[:2])
-def test_each_exercise_fails_with_its_message_and_its_solution_lets_the_learner_go_on(nb, tmp_path):
+def test_each_exercise_fails_with_its_message_and_its_solution_lets_the_learner_go_on(nb, tmp_path, backend,
+                                                                                      smoke_run):
     """The handout as a learner meets it, with one addition: at the end of each exercise's section
     the learner gives up and runs ``lab.solution(N)``. Every exercise's first error is its own
-    message, and after the last solution nothing fails."""
+    message, every check that cannot run yet names its exercise, after the last solution nothing
+    fails, and the notebook ends in the state of the instructor's run: every value it records
+    agrees with the lab's run of the instructor's notebook (a solution that ran a cell's random
+    draws again would shift every later one)."""
     instructor = nbformat.read(nb, as_version=4)
     found = handouts.exercises(instructor)
     handout = handouts.learner_copy(nb)
@@ -85,7 +94,9 @@ def test_each_exercise_fails_with_its_message_and_its_solution_lets_the_learner_
         marker.metadata["solution_of"] = exercise.number
         handout.cells.insert(end, marker)
     params = next(i for i, c in enumerate(handout.cells) if "parameters" in c.metadata.get("tags", []))
-    handout.cells.insert(params + 1, nbformat.v4.new_code_cell('smoke = True\nbackend = "cpu"\nresults_dir = ""'))
+    results = tmp_path / "results"
+    handout.cells.insert(params + 1, nbformat.v4.new_code_cell(
+        f'smoke = True\nbackend = {backend!r}\nresults_dir = {str(results)!r}'))
     NotebookClient(handout, timeout=600, kernel_name="python3", allow_errors=True,
                    resources={"metadata": {"path": str(tmp_path)}}).execute()
 
@@ -100,12 +111,23 @@ def test_each_exercise_fails_with_its_message_and_its_solution_lets_the_learner_
             continue
         for error in errors_of(cell):
             first_error.setdefault(section + 1, error)
-        if handouts.CHECK.search(cell.source) and errors_of(cell):  # brief: the cell's code stays folded
+        if handouts.role(cell) == "check" and errors_of(cell):  # brief: the cell's code stays folded
             shown = "".join(line for o in cell.outputs if o.get("output_type") == "error" for line in o["traceback"])
             assert "lab.check" not in shown and len(shown.splitlines()) <= 3, shown
+            assert "lab.solution(N)" not in shown and ("Exercise " in shown or "exercise " in shown), shown
             if section == len(found):
                 late.append(error)
     for exercise in found:
         error = first_error.get(exercise.number, "no error at all")
         assert f"Exercise {exercise.number} ({exercise.title})" in error, (exercise.number, error)
     assert late == [], f"after every solution was loaded, cells still failed: {late[:2]}"
+    solutions = [c for c in handout.cells if c.metadata.get("solution_of")]
+    for cell in solutions:  # the answer is shown once, on purpose, where the learner asked for it
+        shown = "".join(o.get("text", "") for o in cell.outputs if o.get("output_type") == "stream")
+        assert shown.startswith(f"Exercise {cell.metadata['solution_of']} ("), shown[:200]
+    instructor_run = Run(None, "instructor", {"run": {"backend": backend},
+                                              "notebooks": {nb.stem: smoke_run[1]["notebooks"][nb.stem]}})
+    learner_run = Run(None, "handout", {"run": {"backend": backend},
+                                        "notebooks": {nb.stem: json.loads((results / f"{nb.stem}.json").read_text())}})
+    differ = [(row.key, row.why) for row in compare_runs(instructor_run, learner_run) if not row.ok]
+    assert differ == [], f"{nb.stem}: after lab.solution the notebook's state is not the instructor's: {differ[:3]}"

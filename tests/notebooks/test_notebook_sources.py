@@ -17,7 +17,7 @@ ids = [nb.stem for nb in NOTEBOOKS]
 def test_the_lab_has_its_numbered_notebooks():
     assert len(NOTEBOOKS) >= 9
     numbers = [nb.stem[:2] for nb in NOTEBOOKS]
-    assert numbers == [f"{i:02d}" for i in range(1, len(NOTEBOOKS) + 1)]
+    assert numbers == [f"{i:02d}" for i in range(len(NOTEBOOKS))]  # 00, the room check, first
 
 
 @pytest.mark.parametrize("nb", NOTEBOOKS, ids=ids)
@@ -63,8 +63,9 @@ def test_jax_is_started_through_the_lab_before_use_and_the_record_saved_last(nb)
 
 @pytest.mark.parametrize("nb", NOTEBOOKS, ids=ids)
 def test_every_exercise_is_checked_through_lab_check_and_no_check_cell_asserts_bare(nb):
-    """After each answer, the cells up to the next heading check it with lab.check*, which
-    explains a slip and records the value; a bare assert would show a learner a bare traceback."""
+    """After each answer, the cells up to the next heading include one whose metadata says it
+    checks it, with lab.check*, which explains a slip and records the value; a bare assert would
+    show a learner a bare traceback."""
     cells = nbformat.read(nb, as_version=4).cells
     for i, cell in enumerate(cells):
         if cell.cell_type != "code" or "### BEGIN SOLUTION" not in cell.source:
@@ -73,8 +74,30 @@ def test_every_exercise_is_checked_through_lab_check_and_no_check_cell_asserts_b
         for later in cells[i + 1:]:
             if later.cell_type == "markdown" and later.source.lstrip().startswith("#"):
                 break
-            if later.cell_type == "code":
+            if later.cell_type == "code" and handouts.role(later) == "check":
                 section.append(later.source)
+        assert section, f"{nb.name} cell {i + 1}: no cell after its exercise has the role 'check'"
         assert any(handouts.CHECK.search(s) for s in section), f"{nb.name} cell {i + 1}: its exercise is not checked"
         bare = [s.splitlines()[0] for s in section if re.search(r"^\s*assert\b", s, re.M)]
         assert not bare, f"{nb.name}: check cells after cell {i + 1} use a bare assert: {bare}"
+
+
+@pytest.mark.parametrize("nb", NOTEBOOKS, ids=ids)
+def test_each_cell_says_its_role_in_its_metadata(nb):
+    """Which cell holds an answer, checks one, or teaches with a check of its own is a property of
+    the cell, as in nbgrader, so the handouts fold the checks and nothing else."""
+    cells = nbformat.read(nb, as_version=4).cells
+    answered = False
+    for i, cell in enumerate(cells, 1):
+        role = handouts.role(cell)
+        assert role in (None, *handouts.ROLES), f"{nb.name} cell {i}: unknown role {role!r}"
+        if cell.cell_type != "code":
+            assert role is None, f"{nb.name} cell {i}: a markdown cell with the role {role!r}"
+            continue
+        holds_answer = handouts.BEGIN in cell.source
+        assert holds_answer == (role == "exercise"), f"{nb.name} cell {i}: an answer and the role 'exercise' go together"
+        if handouts.CHECK.search(cell.source) and not holds_answer:
+            assert role in ("check", "demo"), f"{nb.name} cell {i} calls lab.check but its role is {role!r}, not check or demo"
+        if role == "check":
+            assert answered, f"{nb.name} cell {i}: a check cell before any exercise"
+        answered = answered or holds_answer

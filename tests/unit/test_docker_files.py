@@ -47,7 +47,8 @@ def test_compose_has_one_service_per_backend_under_its_profile():
         assert service["build"]["args"]["BACKEND"] == backend.name
         assert service["build"]["dockerfile"] == "docker/Dockerfile"
         assert "JUPYTER_TOKEN" in service["environment"]
-        assert any(v.endswith(f":{containers.IMAGE_ROOT}/out") for v in service["volumes"])
+        # Never as root: the default user is the image's (a host folder is the user's choice).
+        assert service["user"] == f"${{JAXLAB_UID:-{containers.IMAGE_UID}}}:${{JAXLAB_GID:-{containers.IMAGE_UID}}}"
 
 
 @pytest.mark.parametrize("name", list(BACKENDS))
@@ -80,6 +81,9 @@ def test_the_images_paths_are_the_ones_the_host_side_uses():
     assert f"ENV JAXLAB_WORK={workspace.IMAGE_WORK}\n" in DOCKERFILE
     assert f"--ServerApp.root_dir={workspace.IMAGE_WORK}" in DOCKERFILE
     for service in COMPOSE["services"].values():
-        assert f"${{JAXLAB_WORK:-./work}}:{workspace.IMAGE_WORK}" in service["volumes"]
+        # The named volume by default: the engine creates it with the image's owner, where a missing
+        # host folder would be created as root and be unwritable for the learner.
+        assert service["volumes"] == [f"${{JAXLAB_WORK:-work}}:{workspace.IMAGE_WORK}"]
         command = " ".join(service.get("command", []))
         assert not command or "labkit.workspace jupyter lab" in command and workspace.IMAGE_WORK in command
+    assert "work" in COMPOSE["volumes"]

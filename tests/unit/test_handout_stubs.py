@@ -53,3 +53,43 @@ def test_a_check_of_a_pending_answer_fails_with_the_exercises_message(capsys):
         lab.check("total", np.array([1.0, 5.0, 1.0], np.float32), np.ones(3))
     lab.check("total", np.ones(3, np.float32), np.ones(3))
     assert capsys.readouterr().out.strip() == "✓ total"
+
+
+def test_a_wrong_scalar_says_which_way_and_roughly_how_far_but_not_the_answer():
+    lab = Lab("99_x", "cpu", {}, "", {})
+    with pytest.raises(CheckFailed) as too_small:
+        lab.check("loss", np.float32(0.0243), 2.6143)
+    text = str(too_small.value)
+    assert "too small" in text and "more than 100,000 times the float32 tolerance" in text
+    assert "2.6" not in text and "2.59" not in text  # neither the answer nor the difference
+    with pytest.raises(CheckFailed, match="too large, by less than 10 times"):
+        lab.check("loss", np.float32(1.000004), 1.0)
+
+
+def test_a_failed_check_names_the_earlier_exercise_whose_check_failed_first():
+    lab = Lab("99_x", "cpu", {}, "", {})
+    lab.exercise = 5
+    with pytest.raises(CheckFailed) as fifth:
+        lab.check("step", np.float32(1.0), 2.0)
+    assert "first fix" not in str(fifth.value)
+    lab.exercise = 7
+    with pytest.raises(CheckFailed, match="first fix exercise 5: its check failed too \\(check 'step'\\)"):
+        lab.check_true("final_loss", False, hint="params must hold the parameters of the last step")
+    lab._unresolved.pop(5)  # exercise 5 checked again and passed: exercise 7 stands alone
+    with pytest.raises(CheckFailed) as alone:
+        lab.check_true("final_loss", False)
+    assert "first fix" not in str(alone.value)
+
+
+@pytest.mark.parametrize(("answer", "after", "left"), [
+    # a stub function raises where it is first called: what came before that ran already
+    ("def f(x):\n    return x", "a = draw()\nb = f(a)\nprint(b)", "b = f(a)\nprint(b)"),
+    # a placeholder raises where it is first used
+    ("z = 3", "print('z is')\nprint(z + 1)", "print(z + 1)"),
+    # any other answer stopped the cell at the stub: all of the rest is left
+    ("for i in range(3):\n    total = i", "a = draw()\nprint(total)", "a = draw()\nprint(total)"),
+    # the answer is only used by the check cell: nothing of the rest is left
+    ("def f(x):\n    return x", "a = draw()", ""),
+])
+def test_a_solution_runs_only_what_the_stub_stopped(answer, after, left):
+    assert handouts._left_to_run(answer, after) == left
