@@ -232,6 +232,47 @@ def test_compose_cpu_profile_serves_jupyterlab_on_loopback_with_its_token(engine
         subprocess.run([*compose, "down"], capture_output=True, env=env, cwd=paths.ROOT)
 
 
+def test_the_readmes_compose_line_gives_a_fresh_learner_a_workspace_they_can_write_that_survives(
+        engine, cpu_image, tmp_path):
+    """Exactly the README's line (a token, a profile, nothing else) in a folder with no ./work:
+    the handouts in a workspace the learner can write, kept across down and up, never as root."""
+    token, port = secrets.token_hex(16), free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("JAXLAB_")}
+    env.update(JUPYTER_TOKEN=token, JAXLAB_PORT=str(port))  # the port only so that tests can run side by side
+    compose = [*engine.compose, "-f", str(paths.ROOT / "compose.yaml"), "--project-directory", str(tmp_path),
+               "-p", f"jaxlabfresh{port}", "--profile", "cpu"]
+
+    def up():
+        started = subprocess.run([*compose, "up", "-d", "--no-build"], capture_output=True, text=True, env=env)
+        assert started.returncode == 0, started.stderr
+        assert wait_for_jupyter(f"http://127.0.0.1:{port}", token) == 200
+
+    try:
+        up()
+        uid = subprocess.run([*compose, "exec", "-T", "lab-cpu", "id", "-u"], capture_output=True, text=True, env=env)
+        assert uid.returncode == 0 and uid.stdout.strip() == str(containers.IMAGE_UID), uid.stdout + uid.stderr
+        names = sorted(item["name"] for item in contents(port, token, "")["content"])
+        assert names == sorted(p.name for p in paths.notebook_paths())
+        contents(port, token, "mine.txt", {"type": "file", "format": "text", "content": "my notes"})
+        subprocess.run([*compose, "down"], capture_output=True, env=env, check=True)
+        up()
+        assert contents(port, token, "mine.txt")["content"] == "my notes"
+        assert not (tmp_path / "work").exists()  # nothing made on the host, as root or otherwise
+    finally:
+        subprocess.run([*compose, "down", "-v"], capture_output=True, env=env)
+
+
+def test_a_workspace_the_user_cannot_write_stops_the_container_in_one_line(engine, cpu_image, tmp_path):
+    work = tmp_path / "work"
+    work.mkdir()
+    work.chmod(0o555)  # nobody but root may write it, and the container never runs as root
+    done = subprocess.run([engine.command, "run", "--rm", *engine.run_args, "-v", f"{work}:/home/lab/work", cpu_image],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode != 0
+    last = done.stderr.strip().splitlines()
+    assert len(last) == 1 and "workspace: /home/lab/work cannot be written" in last[0], done.stderr
+
+
 def test_sigterm_to_invoke_jupyter_stops_its_container_and_keeps_the_token_off_command_lines(
         engine, cpu_image, tmp_path):
     import signal
