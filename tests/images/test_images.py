@@ -175,6 +175,30 @@ def test_accelerator_image_has_its_plugin_and_fails_loudly_without_the_device(en
     assert env.stdout.strip() == backend.jax_platforms_value
 
 
+OPEN_HANDOUT = """
+import json, os, nbformat
+from nbclient import NotebookClient
+folder = os.path.join(os.environ["JAXLAB_ROOT"], "handouts")
+nb = nbformat.read(os.path.join(folder, sorted(n for n in os.listdir(folder) if n.startswith("01_"))[0]), as_version=4)
+start = next(i for i, c in enumerate(nb.cells) if "labkit.start(" in c.source)
+nb.cells = nb.cells[: start + 1]
+NotebookClient(nb, timeout=300, kernel_name="python3", allow_errors=True).execute()
+print(json.dumps(nb.cells[start].outputs))
+"""
+
+
+@pytest.mark.parametrize("name", ACCELERATORS)
+def test_a_handout_opened_in_the_accelerator_image_without_its_device_refuses_in_one_line(engine, name):
+    """A learner opens handout 01 in jaxlab:<accelerator> as the image serves it (no backend
+    injected): JAX must not start on the CPU; labkit.start says so in one line, naming the backend."""
+    done = run_in_image(engine, accelerator_image(name), "python3", "-", stdin=OPEN_HANDOUT)
+    assert done.returncode == 0, done.stderr[-2000:]
+    outputs = json.loads(done.stdout.strip().splitlines()[-1])
+    text = "".join(o.get("text", "") + "".join(o.get("traceback", [])) for o in outputs)
+    assert [o["output_type"] for o in outputs] == ["error"], text
+    assert len(text.strip().splitlines()) == 1 and f"backend '{name}' asked for" in text, text
+
+
 PRUNED = [name for name in ACCELERATORS if containers.pruned(BACKENDS[name].locks[0])]
 
 
