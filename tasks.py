@@ -164,10 +164,12 @@ def test(c, backend=None, pytest_args=""):
 
 @task(help={"backend": HELP_BACKEND, "smoke": "small sizes (default: full sizes, as invoke lab)",
             "jobs": "notebooks run at once in the lab (default: the number of cores)",
-            "what": "notebooks (the runner vs papermill's CLI), lab (the whole lab: checks after vs next to the "
-                    "notebooks), images (sizes, rebuild, docker vs local) or all"})
+            "what": "notebooks (the runner vs papermill's CLI), lab (the whole lab's wall time, against --baseline "
+                    "if given), images (sizes, rebuild, docker vs local) or all",
+            "baseline": "with --what lab: a git revision whose lab runs in turns with this checkout's, for a ratio",
+            "repeat": "with --what lab: runs of each lab; the medians are compared (default: 1)"})
 @clear_errors
-def bench(c, backend=None, smoke=False, jobs=None, what="notebooks"):
+def bench(c, backend=None, smoke=False, jobs=None, what="notebooks", baseline=None, repeat=1):
     """Rerunnable figures: the notebook phase against papermill's CLI one by one; image sizes and times."""
     from labkit import bench as bench_mod
     from labkit import containers
@@ -178,7 +180,8 @@ def bench(c, backend=None, smoke=False, jobs=None, what="notebooks"):
     if what in ("notebooks", "all"):
         bench_mod.notebook_phase(backend or c.config.jaxlab.backend, smoke=smoke, jobs=jobs)
     if what in ("lab", "all"):
-        bench_mod.whole_lab(backend or c.config.jaxlab.backend, smoke=smoke, jobs=jobs)
+        bench_mod.whole_lab(backend or c.config.jaxlab.backend, smoke=smoke, jobs=jobs, baseline=baseline,
+                            repeat=number(repeat, "--repeat"))
     if what in ("images", "all"):
         bench_mod.images(containers.Engine.from_config(c.config))
 

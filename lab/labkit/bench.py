@@ -66,34 +66,68 @@ def notebook_phase(backend: str = "cpu", smoke: bool = False, jobs: int | None =
     return figures
 
 
-def whole_lab(backend: str = "cpu", smoke: bool = False, jobs: int | None = None) -> dict:
-    """``invoke lab``'s wall time, notebooks and checks included: with the checks after the
-    notebooks (as the lab ran them before) against the checks next to the notebooks (as now)."""
+def _lab_seconds(tree: Path, out: Path, backend: str, given: dict, jobs: int | None) -> tuple[float, bool]:
+    """Wall time of ``invoke lab`` (notebooks, checks and verdict, local runtime) run from ``tree``,
+    with that tree's own package first on the path."""
+    args = [sys.executable, "-m", "invoke", "lab", "--backend", backend, "--runtime", "local", "--out", str(out)]
+    args += [a for name, value in given.items() for a in ("-p", f"{name}={value}")]
+    args += ["--jobs", str(jobs)] if jobs else []
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(tree / "lab"), os.environ.get("PYTHONPATH", "")]))
+    start = time.monotonic()
+    done = subprocess.run(args, cwd=tree, env=env, capture_output=True, text=True)
+    return time.monotonic() - start, done.returncode == 0
+
+
+def whole_lab(backend: str = "cpu", smoke: bool = False, jobs: int | None = None, baseline: str | None = None,
+              repeat: int = 1) -> dict:
+    """``invoke lab``'s wall time, notebooks, checks and verdict included, on this checkout; with
+    ``baseline`` (a git revision), against the lab at that revision, run in turns in the same
+    session so that both meet the same machine, and the ratio of the medians."""
+    import statistics
+
     console = Console()
     given = {"smoke": "true"} if smoke else {}
-    figures: dict = {"backend": backend, "smoke": smoke, "cores": runner.cpu_count()}
+    if repeat < 1:
+        raise LabError(f"--repeat {repeat}: give a number of runs, 1 or more")
+    figures: dict = {"backend": backend, "smoke": smoke, "cores": runner.cpu_count(), "repeat": repeat}
     with tempfile.TemporaryDirectory(prefix="jaxlab-bench-") as tmp:
         tmp = Path(tmp)
-        console.print("the lab with the checks after the notebooks ...")
-        start = time.monotonic()
-        first = runner.run_lab(backend, [], given, out=tmp / "after", jobs=jobs, checks=False, show_progress=False)
-        checks = runner.run_checks(backend, tmp / "after-checks")
-        figures["checks_after_s"] = round(time.monotonic() - start, 1)
-        console.print("the lab with the checks next to the notebooks ...")
-        start = time.monotonic()
-        second = runner.run_lab(backend, [], given, out=tmp / "next", jobs=jobs, checks=True, show_progress=False)
-        figures["checks_alongside_s"] = round(time.monotonic() - start, 1)
-    figures["speedup"] = round(figures["checks_after_s"] / figures["checks_alongside_s"], 2)
-    figures["failed"] = [o.name for o in [*first.steps, checks, *second.steps] if not o.ok]
+        trees = {"this checkout": paths.ROOT}
+        if baseline:
+            base = tmp / "baseline"
+            added = subprocess.run(["git", "-C", str(paths.ROOT), "worktree", "add", "--detach", str(base), baseline],
+                                   capture_output=True, text=True)
+            if added.returncode:
+                raise LabError(f"--baseline {baseline}: not a revision of this checkout "
+                               f"({(added.stderr.strip().splitlines() or ['git failed'])[-1]})")
+            trees = {f"revision {baseline}": base, **trees}
+        times: dict[str, list[float]] = {name: [] for name in trees}
+        failed: list[str] = []
+        try:
+            for i in range(repeat):
+                for name, tree in trees.items():
+                    console.print(f"the lab from {name}, run {i + 1} of {repeat} ...")
+                    seconds, ok = _lab_seconds(tree, tmp / "runs" / f"{len(times[name])}-{tree.name}", backend,
+                                               given, jobs)
+                    times[name].append(round(seconds, 1))
+                    failed += [] if ok else [name]
+        finally:
+            if baseline:
+                subprocess.run(["git", "-C", str(paths.ROOT), "worktree", "remove", "--force", str(tmp / "baseline")],
+                               capture_output=True)
+    medians = {name: statistics.median(found) for name, found in times.items()}
+    figures |= {"seconds": times, "median_s": medians, "failed": sorted(set(failed))}
     table = Table(title=f"whole lab on {backend}{' (smoke)' if smoke else ''}, {figures['cores']} cores")
-    for col in ("how", "seconds"):
+    for col in ("lab", "runs (s)", "median (s)"):
         table.add_column(col)
-    table.add_row("notebooks, then checks", f"{figures['checks_after_s']:.1f}")
-    table.add_row("checks next to the notebooks", f"{figures['checks_alongside_s']:.1f}")
-    table.add_row("speedup", f"{figures['speedup']:.2f}x")
+    for name in trees:
+        table.add_row(name, ", ".join(f"{t:.1f}" for t in times[name]), f"{medians[name]:.1f}")
+    if baseline:
+        figures["ratio"] = round(medians["this checkout"] / medians[f"revision {baseline}"], 2)
+        table.add_row("this checkout / baseline", "", f"{figures['ratio']:.2f}x")
     console.print(table)
     if figures["failed"]:
-        console.print(f"[red]failed: {', '.join(figures['failed'])}[/]")
+        console.print(f"[red]the lab failed from: {', '.join(figures['failed'])}[/]")
     write_json(paths.OUT / "bench" / "whole_lab.json", figures)
     return figures
 

@@ -9,6 +9,8 @@ default backend is the accelerator is what rules out a fallback.
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import os
 import re
 
@@ -38,7 +40,8 @@ def setup(backend_name: str):
         # Must happen before the first device query; later it is silently too late.
         jax.config.update("jax_num_cpu_devices", backend.simulated_devices)
     try:
-        found = jax.default_backend()
+        with _plugin_log_held() as held:
+            found = jax.default_backend()
     except (RuntimeError, AssertionError) as err:  # the plugin failed to load or found no device
         # JAX 0.10 reports a CUDA plugin that found no GPU as a bare AssertionError.
         first = str(err).strip().splitlines()[0] if str(err).strip() else "its plugin found no usable device"
@@ -50,17 +53,59 @@ def setup(backend_name: str):
             f"{' '.join(backend.container_args) or 'no extra flags'})"
         ) from err
     if found != backend.platform:
+        why = f" ({held.first})" if held.first else ""
         raise BackendMismatch(
             f"backend {backend.name!r} asked for, but JAX runs on {found!r}: its plugin found no "
-            f"{backend.platform} device (is it visible here? in a container: "
+            f"{backend.platform} device{why} (is it visible here? in a container: "
             f"{' '.join(backend.container_args) or 'no extra flags'}); refusing to fall back silently"
         )
+    held.replay()  # JAX started where it was asked to: what the plugin logged is shown as usual
     if backend.simulated_devices and jax.device_count() != backend.simulated_devices:
         raise BackendMismatch(
             f"expected {backend.simulated_devices} simulated CPU devices, found "
             f"{jax.device_count()}: JAX was started before labkit.setup()"
         )
     return jax
+
+
+class _HeldLog(logging.Handler):
+    """What JAX logs while a plugin starts. A plugin that finds no device logs a long traceback
+    and JAX goes on to the CPU; the refusal that follows says the same in one line (with this
+    log's first line), so the traceback is held back unless JAX did start on the device."""
+
+    def __init__(self, logger: logging.Logger):
+        super().__init__()
+        self.logger, self.records = logger, []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+    @property
+    def first(self) -> str:
+        for record in self.records:
+            cause = record.exc_info[1] if record.exc_info else None
+            text = str(cause or record.getMessage()).strip()
+            if text:
+                return text.splitlines()[0]
+        return ""
+
+    def replay(self) -> None:
+        for record in self.records:
+            self.logger.handle(record)
+        self.records = []
+
+
+@contextlib.contextmanager
+def _plugin_log_held():
+    logger = logging.getLogger("jax._src.xla_bridge")
+    held, propagate = _HeldLog(logger), logger.propagate
+    logger.addHandler(held)
+    logger.propagate = False
+    try:
+        yield held
+    finally:
+        logger.removeHandler(held)
+        logger.propagate = propagate
 
 
 _IN_USE = re.compile(r"already in use by (?:another process|process with pid (?P<pid>\d+))", re.I)
