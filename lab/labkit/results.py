@@ -48,6 +48,8 @@ VARIANTS = {
     "pmap": "one shard per device with jax.pmap",
     "shard_map": "one shard per device with jax.shard_map",
     "jit_sharded": "jax.jit on sharded inputs, the partitioning left to the compiler",
+    "unrolled": "a Python loop, unrolled by jax.jit into one copy of its body per step",
+    "scan": "the same loop as lax.scan: one copy of its body, whatever the length",
 }
 # Arrays up to this many elements are kept whole; larger ones as shape, statistics and a sample.
 FULL_LIMIT = 64

@@ -92,7 +92,10 @@ def test_each_exercise_fails_with_its_message_and_its_solution_lets_the_learner_
     for exercise, end in sorted(zip(found, ends, strict=True), key=lambda pair: -pair[1]):
         marker = nbformat.v4.new_code_cell(f"lab.solution({exercise.number})")
         marker.metadata["solution_of"] = exercise.number
-        handout.cells.insert(end, marker)
+        # ... and then runs the section's check cells again, as a learner does after loading an answer.
+        again = [nbformat.v4.new_code_cell(c.source, metadata={**c.metadata, "checked_again": True})
+                 for c in handout.cells[exercise.cells[0]: end] if handouts.role(c) == "check"]
+        handout.cells[end:end] = [marker, *again]
     params = next(i for i, c in enumerate(handout.cells) if "parameters" in c.metadata.get("tags", []))
     results = tmp_path / "results"
     handout.cells.insert(params + 1, nbformat.v4.new_code_cell(
@@ -105,6 +108,9 @@ def test_each_exercise_fails_with_its_message_and_its_solution_lets_the_learner_
         if cell.cell_type != "code":
             continue
         number = cell.metadata.get("solution_of")
+        if cell.metadata.get("checked_again"):
+            assert not errors_of(cell), f"after lab.solution({section}), its check failed: {errors_of(cell)}"
+            continue
         if number:
             assert not errors_of(cell), f"lab.solution({number}) failed: {errors_of(cell)}"
             section = number

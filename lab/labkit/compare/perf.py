@@ -21,6 +21,7 @@ SPEEDUPS = (
     ("vmap", "by_hand", "vmap vs hand-batched"),
     ("shard_map", "pmap", "shard_map vs pmap"),
     ("jit_sharded", "pmap", "jit-sharded vs pmap"),
+    ("scan", "unrolled", "scan vs unrolled loop"),
 )
 
 
