@@ -242,7 +242,7 @@ def hidden_definition(path: Path, name: str) -> str:
         if cell.cell_type != "code" or HIDDEN[0] not in cell.source:
             continue
         regions: list[str] = []
-        _strip(cell.source, *HIDDEN, lambda region, indent: regions.append(textwrap.dedent(region)))
+        _strip(cell.source, *HIDDEN, lambda region, indent, found=regions: found.append(textwrap.dedent(region)))
         for region in regions:
             try:
                 defined = {n.name for n in ast.parse(region).body if isinstance(n, ast.FunctionDef)}

@@ -95,9 +95,9 @@ def test_each_cell_says_its_role_in_its_metadata(nb):
             assert role is None, f"{nb.name} cell {i}: a markdown cell with the role {role!r}"
             continue
         holds_answer = handouts.BEGIN in cell.source
-        assert holds_answer == (role == "exercise"), f"{nb.name} cell {i}: an answer and the role 'exercise' go together"
+        assert holds_answer == (role == "exercise"), f"{nb.name} cell {i}: an answer goes with the role 'exercise'"
         if handouts.CHECK.search(cell.source) and not holds_answer:
-            assert role in ("check", "demo"), f"{nb.name} cell {i} calls lab.check but its role is {role!r}, not check or demo"
+            assert role in ("check", "demo"), f"{nb.name} cell {i} calls lab.check; its role is {role!r}"
         if role == "check":
             assert answered, f"{nb.name} cell {i}: a check cell before any exercise"
         answered = answered or holds_answer
