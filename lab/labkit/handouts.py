@@ -230,7 +230,8 @@ def _left_to_run(code: str, after: str) -> str:
     lines = after.splitlines()
     for node in after_tree.body:
         if any(isinstance(n, ast.Name) and n.id in bound for n in ast.walk(node)):
-            return "\n".join(lines[node.lineno - 1:])
+            first = min([node.lineno, *(d.lineno for d in getattr(node, "decorator_list", []))])
+            return "\n".join(lines[first - 1:])
     return ""
 
 

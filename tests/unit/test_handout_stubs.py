@@ -88,6 +88,8 @@ def test_a_failed_check_names_the_earlier_exercise_whose_check_failed_first():
     ("z = 3", "print('z is')\nprint(z + 1)", "print(z + 1)"),
     # any other answer stopped the cell at the stub: all of the rest is left
     ("for i in range(3):\n    total = i", "a = draw()\nprint(total)", "a = draw()\nprint(total)"),
+    # a decorated statement that uses it is left whole, decorators included
+    ("def f(x):\n    return x", "a = draw()\n@register\nclass C:\n    g = f", "@register\nclass C:\n    g = f"),
     # the answer is only used by the check cell: nothing of the rest is left
     ("def f(x):\n    return x", "a = draw()", ""),
 ])
