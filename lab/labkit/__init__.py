@@ -1,27 +1,32 @@
 """JAX Lab's shared package: the backend registry, parameter checks, the notebook runner,
-result recording, and the assertions and tolerances that notebooks and tests share."""
+result recording, and the assertions and tolerances that notebooks and tests share.
+
+The names below are loaded on first use: every notebook's worker and kernel imports this
+package, and most of them need only a part of it (a worker needs no NumPy, a kernel no papermill).
+"""
+
+from __future__ import annotations
+
+import importlib
 
 __version__ = "0.1.0"
 
-from .backends import BACKENDS, get_backend
-from .checks import assert_close
-from .errors import LabError, UsageError
-from .jaxsetup import setup
-from .results import Recorder
+_HOMES = {
+    "BACKENDS": "backends", "get_backend": "backends", "assert_close": "checks", "LabError": "errors",
+    "UsageError": "errors", "setup": "jaxsetup", "Recorder": "results", "start": "notebook", "pending": "notebook",
+}
 
 
-def start(notebook: str, namespace: dict):
-    """``jax, lab = labkit.start("01_jax_vs_numpy", globals())``: see :mod:`labkit.notebook`."""
-    from .notebook import start as _start
-
-    return _start(notebook, namespace)
-
-
-def pending(exercise: int, message: str):
-    """What a handout binds an exercise's answer to until it is written (see labkit.notebook)."""
-    from .notebook import pending as _pending
-
-    return _pending(exercise, message)
+def __getattr__(name: str):
+    if name not in _HOMES:
+        raise AttributeError(f"module 'labkit' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f".{_HOMES[name]}", __name__), name)
+    globals()[name] = value
+    return value
 
 
-__all__ = ["BACKENDS", "get_backend", "assert_close", "LabError", "UsageError", "setup", "start", "pending", "Recorder"]
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_HOMES])
+
+
+__all__ = list(_HOMES)

@@ -82,7 +82,7 @@ def start(notebook: str, namespace: dict):
     backend = namespace.get("backend") or default_backend()
     namespace["backend"] = backend  # what the notebook's own code reads (plots, printed lines)
     jax = setup(backend)
-    declared = params.declared(paths.NOTEBOOKS / f"{notebook}.ipynb")
+    declared = params.names(paths.NOTEBOOKS / f"{notebook}.ipynb")
     given = {name: namespace[name] for name in declared if name in namespace and name != "results_dir"}
     lab = Lab(notebook, backend, given, namespace.get("results_dir") or "", namespace)
     _follow_check_cells(lab)

@@ -10,10 +10,9 @@ inspection.
 from __future__ import annotations
 
 import ast
+import json
 import math
 from pathlib import Path
-
-import papermill
 
 from .errors import UsageError
 
@@ -40,6 +39,8 @@ CONVERTERS = {"int": int, "float": float, "bool": _to_bool, "str": str}
 
 def declared(notebook: Path) -> dict[str, dict]:
     """name -> {type, default, help} from the notebook's ``parameters`` cell."""
+    import papermill  # here, not at the top: a notebook's kernel reads its parameters with names() alone
+
     found = {}
     try:
         inspected = papermill.inspect_notebook(str(notebook))
@@ -54,6 +55,22 @@ def declared(notebook: Path) -> dict[str, dict]:
             except (ValueError, SyntaxError):
                 kind = "str"
         found[name] = {"type": kind, "default": p["default"], "help": p["help"]}
+    return found
+
+
+def names(notebook: Path) -> list[str]:
+    """The names the ``parameters`` cell assigns, read cheaply: what a notebook's kernel needs
+    (labkit.start), without :func:`declared`'s papermill."""
+    cells = json.loads(Path(notebook).read_text()).get("cells", [])
+    cell = next((c for c in cells if "parameters" in c.get("metadata", {}).get("tags", [])), None)
+    if cell is None:
+        return []
+    source = cell["source"] if isinstance(cell["source"], str) else "".join(cell["source"])
+    found = []
+    for node in ast.parse(source).body:
+        targets = (node.targets if isinstance(node, ast.Assign)
+                   else [node.target] if isinstance(node, ast.AnnAssign) else [])
+        found += [t.id for t in targets if isinstance(t, ast.Name)]
     return found
 
 

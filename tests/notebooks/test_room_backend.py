@@ -18,8 +18,7 @@ ACCELERATORS = [name for name, b in BACKENDS.items() if b.platform != "cpu"]
 
 def first_cells(injected: str | None = None):
     """Handout 01 up to labkit.start and its first printed line, as a learner opens it."""
-    nb = handouts.learner_copy(paths.notebook_paths()[1] if paths.notebook_paths()[0].stem.startswith("00")
-                               else paths.notebook_paths()[0])
+    nb = handouts.learner_copy(next(p for p in paths.notebook_paths() if p.stem.startswith("01_")))
     start = next(i for i, c in enumerate(nb.cells) if "labkit.start(" in c.source)
     nb.cells = nb.cells[: start + 1]
     if injected is not None:  # what papermill adds after the parameters cell

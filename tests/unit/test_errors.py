@@ -100,7 +100,7 @@ def corrupt_notebook(tmp_path: Path) -> str:
 
 def copy_of_01(tmp_path: Path) -> str:
     (tmp_path / "copy").mkdir()
-    source = paths.notebook_paths()[0]
+    source = next(p for p in paths.notebook_paths() if p.stem.startswith("01_"))
     (tmp_path / "copy" / source.name).write_bytes(source.read_bytes())
     return str(tmp_path / "copy" / source.name)
 
