@@ -29,33 +29,17 @@ import numpy as np
 import pytest
 
 import labkit
+from labkit.consistency.dtypes import BFLOAT16, FLOAT32, FLOAT64, cast, skip_unsupported
 
 pytestmark = pytest.mark.consistency
 
 SEED = 20240611
-FLOAT64 = np.dtype(np.float64)
-FLOAT32 = np.dtype(np.float32)
-BFLOAT16 = np.dtype(jnp.bfloat16)
 DTYPES = (FLOAT64, FLOAT32, BFLOAT16)
 NO_BF16 = (FLOAT64, FLOAT32)
 
 N, FEATURES, HIDDEN = 8, 3, 6  # examples, input features, hidden units of the MLP
 GAMMA = 0.9  # discount of the temporal-difference target
 LSE_OFFSET = 1000.0  # log-sum-exp inputs sit here: exp overflows float32 (and bfloat16) by far
-
-
-def skip_unsupported(dtype: np.dtype, backend: str) -> None:
-    if dtype.name not in labkit.get_backend(backend).dtypes:
-        pytest.skip(f"{dtype.name} is not supported on backend {backend!r}")
-    # float64 runs in its own session with jax_enable_x64 (labkit.consistency.plugin); reaching
-    # here without x64 would silently test float32.
-    assert (dtype == FLOAT64) == bool(jax.config.jax_enable_x64), "float64 checks need --x64"
-
-
-def cast(tree, dtype):
-    """(the leaves in dtype, the same values back in float64)."""
-    low = jax.tree.map(lambda a: np.asarray(a, np.float64).astype(dtype), tree)
-    return low, jax.tree.map(lambda a: a.astype(np.float64), low)
 
 
 # ----------------------------------------------------------------------------------------------

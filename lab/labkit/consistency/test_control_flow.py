@@ -8,10 +8,8 @@ compiler likes) quite differently from a ``scan`` or ``while`` loop (one loop bo
 again), and a ``cond`` under ``vmap`` becomes a ``select`` of both branches. These checks pin that
 every lowering computes the same numbers, gradients included.
 
-Inputs are drawn once, deterministically, in float64, then cast to the dtype under test; the
-references are computed from the cast-back inputs in float64, so only the computation's own
-rounding is measured. Every bound comes from ``labkit.tolerance`` through
-``labkit.assert_close``: there are no local tolerances in this file.
+Inputs are cast as :func:`labkit.consistency.dtypes.cast` says, and every bound comes from
+``labkit.tolerance`` through ``labkit.assert_close``.
 """
 
 from __future__ import annotations
@@ -25,31 +23,16 @@ import pytest
 from jax import lax
 
 import labkit
+from labkit.consistency.dtypes import BFLOAT16, FLOAT32, FLOAT64, cast, skip_unsupported
 
 pytestmark = pytest.mark.consistency
 
 SEED = 20240613
-FLOAT64 = np.dtype(np.float64)
-FLOAT32 = np.dtype(np.float32)
-BFLOAT16 = np.dtype(jnp.bfloat16)
 DTYPES = [pytest.param(dt, id=dt.name) for dt in (FLOAT64, FLOAT32, BFLOAT16)]
 
 STEPS, WIDTH = 6, 4  # a sequence of STEPS vectors of WIDTH elements
 DECAY = 0.75  # of the leaky running sum
 COS_STEPS = 4  # iterations of x <- cos(x): few enough that one step more or less is seen, in bfloat16 too
-
-
-def skip_unsupported(dtype: np.dtype, backend: str) -> None:
-    if dtype.name not in labkit.get_backend(backend).dtypes:
-        pytest.skip(f"{dtype.name} is not supported on backend {backend!r}")
-    # float64 runs in a session of its own, with jax_enable_x64 (see labkit.consistency.plugin).
-    assert (dtype == FLOAT64) == bool(jax.config.jax_enable_x64), "float64 checks need --x64"
-
-
-def cast(x: np.ndarray, dtype: np.dtype) -> tuple[np.ndarray, np.ndarray]:
-    """(x in dtype, the same values back in float64)."""
-    low = np.asarray(x, np.float64).astype(dtype)
-    return low, low.astype(np.float64)
 
 
 @functools.cache

@@ -26,21 +26,13 @@ from jax import lax
 from jax.experimental import checkify
 
 import labkit
+from labkit.consistency.dtypes import FLOAT32, FLOAT64, skip_unsupported
 
 pytestmark = pytest.mark.consistency
 
 SEED = 20240614
-FLOAT32 = np.dtype(np.float32)
-FLOAT64 = np.dtype(np.float64)
 DTYPES = [pytest.param(FLOAT32, id="float32"), pytest.param(FLOAT64, id="float64")]
 TRANSFORMS = ("eager", "jit", "jit_vmap")  # eager: op by op, under jax.disable_jit
-
-
-def skip_unsupported(dtype: np.dtype, backend: str) -> None:
-    if dtype.name not in labkit.get_backend(backend).dtypes:
-        pytest.skip(f"{dtype.name} is not supported on backend {backend!r}")
-    # float64 runs in a session of its own, with jax_enable_x64 (see labkit.consistency.plugin).
-    assert (dtype == FLOAT64) == bool(jax.config.jax_enable_x64), "float64 checks need --x64"
 
 
 # ----------------------------------------------------------------------------------------------

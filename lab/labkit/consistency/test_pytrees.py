@@ -17,13 +17,11 @@ import numpy as np
 import pytest
 
 import labkit
+from labkit.consistency.dtypes import BFLOAT16, FLOAT32, FLOAT64, cast, skip_unsupported
 
 pytestmark = pytest.mark.consistency
 
 SEED = 20240612
-FLOAT64 = np.dtype(np.float64)
-FLOAT32 = np.dtype(np.float32)
-BFLOAT16 = np.dtype(jnp.bfloat16)
 DTYPES = [FLOAT64, FLOAT32, BFLOAT16]
 # bfloat16 is checked where the arithmetic is elementwise or one reduction (the update, the clip);
 # the gradients would repeat those checks in bfloat16 at three times the compile time.
@@ -31,14 +29,6 @@ NO_BF16 = [FLOAT64, FLOAT32]
 
 N_IN, HIDDEN, N_OUT, BATCH = 4, 8, 3, 8
 LR = 0.25  # exact in every dtype, so the update's only roundings are the product and the difference
-
-
-def skip_unsupported(dtype: np.dtype, backend: str) -> None:
-    if dtype.name not in labkit.get_backend(backend).dtypes:
-        pytest.skip(f"{dtype.name} is not supported on backend {backend!r}")
-    # float64 runs in its own session with jax_enable_x64 (labkit.consistency.plugin); reaching
-    # here without it would silently test float32.
-    assert (dtype == FLOAT64) == bool(jax.config.jax_enable_x64), "float64 checks need --x64"
 
 
 @pytest.fixture(autouse=True)
@@ -63,12 +53,6 @@ def draw(seed_offset: int = 0):
     x = rng.normal(size=(BATCH, N_IN))
     y = rng.normal(size=(BATCH, N_OUT))
     return params, x, y
-
-
-def cast(tree, dtype):
-    """(the tree in dtype, the same values back in float64); None stays None."""
-    low = jax.tree.map(lambda a: np.asarray(a, np.float64).astype(dtype), tree)
-    return low, jax.tree.map(lambda a: a.astype(np.float64), low)
 
 
 def assert_same_structure(actual, expected, what: str) -> None:

@@ -14,23 +14,11 @@ import numpy as np
 import pytest
 
 import labkit
+from labkit.consistency.dtypes import BFLOAT16, FLOAT32, FLOAT64, skip_unsupported
 
 pytestmark = pytest.mark.consistency
 
 SEED = 20240601
-
-FLOAT64 = np.dtype(np.float64)
-FLOAT32 = np.dtype(np.float32)
-BFLOAT16 = np.dtype(jnp.bfloat16)
-
-
-def skip_unsupported(dtype: np.dtype, backend: str) -> None:
-    # The registry says what each backend computes in; an unknown backend is an error there.
-    if dtype.name not in labkit.get_backend(backend).dtypes:
-        pytest.skip(f"{dtype.name} is not supported on backend {backend!r}")
-    # float64 runs in a session of its own, with jax_enable_x64 (see labkit.consistency.plugin),
-    # which deselects it elsewhere; reaching here without x64 would silently test float32.
-    assert (dtype == FLOAT64) == bool(jax.config.jax_enable_x64), "float64 checks need --x64"
 
 
 def test_jax_runs_on_the_backend_asked_for(backend: str):

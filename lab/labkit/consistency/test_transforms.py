@@ -29,6 +29,7 @@ from jax.sharding import NamedSharding
 from jax.sharding import PartitionSpec as P
 
 import labkit
+from labkit.consistency.dtypes import BFLOAT16, FLOAT16, FLOAT32, FLOAT64, cast, skip_unsupported
 
 pytestmark = pytest.mark.consistency
 
@@ -39,24 +40,11 @@ PER_DEVICE = 2  # examples per device: the batch is PER_DEVICE * jax.device_coun
 # ----------------------------------------------------------------------------------------------
 # dtypes
 
-FLOAT64 = np.dtype(np.float64)
-FLOAT32 = np.dtype(np.float32)
-BFLOAT16 = np.dtype(jnp.bfloat16)
-FLOAT16 = np.dtype(np.float16)
 
 ALL_FLOATS = (FLOAT64, FLOAT32, BFLOAT16, FLOAT16)
 # float16 is checked where its narrower range and finer mantissa matter (elementwise maths,
 # reductions, matmul); elsewhere it would repeat the bfloat16 checks at twice the run time.
 NO_HALF = (FLOAT64, FLOAT32, BFLOAT16)
-
-def skip_unsupported(dtype: np.dtype, backend: str) -> None:
-    # The registry says what each backend computes in; an unknown backend is an error there.
-    if dtype.name not in labkit.get_backend(backend).dtypes:
-        pytest.skip(f"{dtype.name} is not supported on backend {backend!r}")
-    # float64 runs in a session of its own, with jax_enable_x64 (see labkit.consistency.plugin),
-    # which deselects it elsewhere; reaching here without x64 would silently test float32.
-    assert (dtype == FLOAT64) == bool(jax.config.jax_enable_x64), "float64 checks need --x64"
-
 
 # ----------------------------------------------------------------------------------------------
 # NumPy float64 references (written independently of the JAX versions)
@@ -216,12 +204,6 @@ def n_devices() -> int:
 @functools.cache
 def mesh():
     return jax.make_mesh((n_devices(),), (AXIS,))
-
-
-def cast(tree, dtype):
-    """(values in dtype, the same values back in float64) for every leaf of ``tree``."""
-    low = jax.tree.map(lambda a: np.asarray(a, np.float64).astype(dtype), tree)
-    return low, jax.tree.map(lambda a: a.astype(np.float64), low)
 
 
 class Data(NamedTuple):
