@@ -26,6 +26,7 @@ and the ``lab.solution(N)`` way out (see :mod:`labkit.notebook`).
 from __future__ import annotations
 
 import ast
+import os
 import re
 import textwrap
 from dataclasses import dataclass
@@ -35,6 +36,7 @@ import nbformat
 
 from . import paths
 from .errors import UsageError
+from .outdir import writable_folder
 
 BEGIN, END = "### BEGIN SOLUTION", "### END SOLUTION"
 HIDDEN = ("### BEGIN HIDDEN TESTS", "### END HIDDEN TESTS")
@@ -156,18 +158,40 @@ def learner_copy(path: Path):
     return nb
 
 
+MARKER = ".jaxlab-handouts"  # in every folder write() fills: the only folders it writes into again
+
+
 def write(target: Path = OUT, notebooks: list[Path] | None = None) -> list[Path]:
-    """Write every notebook's handout into ``target``; the same sources give the same bytes."""
-    target = Path(target)
-    target.mkdir(parents=True, exist_ok=True)
-    written = []
-    for path in notebooks or paths.notebook_paths():
-        dest = target / path.name
-        text = nbformat.writes(learner_copy(path)) + "\n"
-        if not dest.is_file() or dest.read_text() != text:
-            dest.write_text(text)
-        written.append(dest)
-    return written
+    """Write every notebook's handout into ``target``; the same sources give the same bytes.
+
+    ``target`` may be a new or empty folder, or one this wrote before (it carries :data:`MARKER`);
+    never the checkout, ``lab/`` or a home folder, never a folder of someone's own notebooks (a
+    learner's workspace holds edited handouts), and never a file through a symbolic link. Every
+    handout is made before the first is written, so an error leaves the folder as it was."""
+    advice = "give a new or empty folder, or one that invoke handouts wrote (such as handouts/)"
+    if Path(target).is_symlink():
+        raise UsageError(f"--out {target} is a symbolic link; {advice}")
+    target = writable_folder(target, "--out", advice)
+    if target.is_dir() and any(target.iterdir()) and not (target / MARKER).is_file():
+        raise UsageError(f"--out {target} holds files that invoke handouts did not write (it has no {MARKER}); "
+                         f"{advice}")
+    texts = {target / path.name: nbformat.writes(learner_copy(path)) + "\n"
+             for path in notebooks or paths.notebook_paths()}
+    for dest in texts:
+        if dest.is_symlink() or dest.exists() and not dest.is_file():
+            raise UsageError(f"--out {target}: {dest.name} is a symbolic link or not a file; nothing was written")
+    try:
+        target.mkdir(parents=True, exist_ok=True)
+        (target / MARKER).touch()
+        for dest, text in texts.items():
+            if not dest.is_file() or dest.read_text() != text:
+                fresh = dest.with_name(f".{dest.name}.partial")
+                fresh.write_text(text)
+                os.replace(fresh, dest)  # a reader never sees half a notebook
+    except OSError as err:
+        raise UsageError(f"--out {target}: cannot write there ({err.strerror or err}); give a folder you can "
+                         f"write to") from None
+    return list(texts)
 
 
 @dataclass

@@ -1,0 +1,88 @@
+"""`invoke handouts --out` writes only into a new or empty folder, or one it wrote before: never
+over the instructor's notebooks, a learner's edited copy, the checkout or a home folder, never
+through a symbolic link; a refusal is one line, exit 2, and nothing is written."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+from helpers import invoke
+
+from labkit import handouts, paths
+
+
+def snapshot(folder: Path) -> dict[str, bytes]:
+    return {p.name: p.read_bytes() for p in sorted(folder.iterdir()) if p.is_file()}
+
+
+def refused(*args: str) -> str:
+    done = invoke("handouts", *args)
+    assert done.returncode == 2, done.stdout + done.stderr
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in done.stderr, done.stderr
+    return lines[0]
+
+
+def test_the_instructor_notebooks_are_never_overwritten():
+    before = snapshot(paths.NOTEBOOKS)
+    assert "is or contains the lab's notebooks" in refused("--out", str(paths.NOTEBOOKS))
+    assert snapshot(paths.NOTEBOOKS) == before
+
+
+@pytest.mark.parametrize("where", [lambda: paths.ROOT, lambda: Path.home()], ids=["checkout", "home"])
+def test_the_checkout_and_the_home_folder_are_refused(where):
+    before = sorted(p.name for p in where().iterdir())
+    refused("--out", str(where()))
+    assert sorted(p.name for p in where().iterdir()) == before
+
+
+def test_a_learners_folder_with_an_edited_notebook_is_refused(tmp_path):
+    work = tmp_path / "work"
+    handouts.write(tmp_path / "fresh")
+    work.mkdir()
+    edited = work / paths.notebook_paths()[1].name
+    edited.write_bytes((tmp_path / "fresh" / edited.name).read_bytes() + b" ")  # a learner's edit
+    before = snapshot(work)
+    assert f"holds files that invoke handouts did not write (it has no {handouts.MARKER})" in refused("--out", str(work))
+    assert snapshot(work) == before
+
+
+def test_a_notebook_that_is_a_symbolic_link_is_not_written_through(tmp_path):
+    out, elsewhere = tmp_path / "handouts", tmp_path / "elsewhere.ipynb"
+    handouts.write(out)
+    elsewhere.write_text("mine")
+    target = out / paths.notebook_paths()[0].name
+    target.unlink()
+    target.symlink_to(elsewhere)
+    assert "is a symbolic link" in refused("--out", str(out))
+    assert elsewhere.read_text() == "mine" and target.is_symlink()
+
+
+def test_a_folder_that_is_a_symbolic_link_is_refused(tmp_path):
+    (tmp_path / "real").mkdir()
+    (tmp_path / "link").symlink_to(tmp_path / "real")
+    assert "is a symbolic link" in refused("--out", str(tmp_path / "link"))
+    assert list((tmp_path / "real").iterdir()) == []
+
+
+@pytest.mark.parametrize("make", [
+    lambda tmp: (tmp / "notes.txt").write_text("x") and tmp / "notes.txt",
+    lambda tmp: Path("/proc/jaxlab-handouts"),
+], ids=["a-file", "proc"])
+def test_a_file_or_an_unwritable_place_is_one_line(tmp_path, make):
+    target = make(tmp_path)
+    refused("--out", str(target))
+    if target.parent == tmp_path:
+        assert target.read_text() == "x"
+
+
+def test_a_folder_it_wrote_is_written_again_and_only_changed_files_are_replaced(tmp_path):
+    out = tmp_path / "handouts"
+    first = handouts.write(out)
+    stamps = {p: p.stat().st_mtime_ns for p in first}
+    os.utime(first[0], ns=(0, 0))
+    assert handouts.write(out) == first
+    assert first[0].stat().st_mtime_ns == 0 and {p: p.stat().st_mtime_ns for p in first[1:]} == {
+        p: stamps[p] for p in first[1:]}
