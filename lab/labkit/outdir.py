@@ -100,11 +100,10 @@ def locked(out: Path, what: str = "lab run") -> Iterator[None]:
                              f"another --out") from None
         os.ftruncate(fd, 0)
         os.pwrite(fd, str(os.getpid()).encode(), 0)
-        try:
-            yield
-        finally:
-            lock.unlink(missing_ok=True)  # still held: nobody else can be between these two steps
+        yield
     finally:
+        # The lock file stays: unlinking it on release would let a waiting writer lock the old
+        # inode while a newcomer creates and locks a new one, two holders at once.
         os.close(fd)
 
 

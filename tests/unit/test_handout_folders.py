@@ -45,7 +45,8 @@ def test_a_learners_folder_with_an_edited_notebook_is_refused(tmp_path):
     edited = work / paths.notebook_paths()[1].name
     edited.write_bytes((tmp_path / "fresh" / edited.name).read_bytes() + b" ")  # a learner's edit
     before = snapshot(work)
-    assert f"holds files that invoke handouts did not write (it has no {handouts.MARKER})" in refused("--out", str(work))
+    line = refused("--out", str(work))
+    assert f"holds files that invoke handouts did not write (it has no {handouts.MARKER})" in line
     assert snapshot(work) == before
 
 
