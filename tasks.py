@@ -200,16 +200,12 @@ def bench(c, backend=None, smoke=False, jobs=None, what="notebooks", baseline=No
 def compare(c, baseline, run, also=None, force=False, out=None):
     """Compare results across runs, e.g. `invoke compare out/cpu out/cuda`: tolerances, speedups, a report."""
     from labkit import compare as compare_mod
+    from labkit import outdir
     from labkit.compare import report
 
-    target = Path(out) if out else report.OUT
-    if target.exists() and not target.is_dir():
-        raise UsageError(f"--out {target} is a file; the reports need a folder (default: {report.OUT})")
+    target = outdir.owned_folder(Path(out) if out else report.OUT, report.MARKER, "--out", "invoke compare")
     comparison = compare_mod.run([baseline, run, *(also or [])], force=force)
-    try:
-        md, page, *_ = report.write_reports(comparison, target)
-    except OSError as err:
-        raise LabError(f"could not write the reports into {target}: {err.strerror or err}") from None
+    md, page, *_ = report.write_reports(comparison, target)
     report.print_table(comparison)
     print(f"report: {md}  ·  {page}")
     if not comparison.ok:

@@ -26,7 +26,6 @@ and the ``lab.solution(N)`` way out (see :mod:`labkit.notebook`).
 from __future__ import annotations
 
 import ast
-import os
 import re
 import textwrap
 from dataclasses import dataclass
@@ -36,7 +35,7 @@ import nbformat
 
 from . import paths
 from .errors import UsageError
-from .outdir import writable_folder
+from .outdir import owned_folder, replace_file
 
 BEGIN, END = "### BEGIN SOLUTION", "### END SOLUTION"
 HIDDEN = ("### BEGIN HIDDEN TESTS", "### END HIDDEN TESTS")
@@ -168,13 +167,7 @@ def write(target: Path = OUT, notebooks: list[Path] | None = None) -> list[Path]
     never the checkout, ``lab/`` or a home folder, never a folder of someone's own notebooks (a
     learner's workspace holds edited handouts), and never a file through a symbolic link. Every
     handout is made before the first is written, so an error leaves the folder as it was."""
-    advice = "give a new or empty folder, or one that invoke handouts wrote (such as handouts/)"
-    if Path(target).is_symlink():
-        raise UsageError(f"--out {target} is a symbolic link; {advice}")
-    target = writable_folder(target, "--out", advice)
-    if target.is_dir() and any(target.iterdir()) and not (target / MARKER).is_file():
-        raise UsageError(f"--out {target} holds files that invoke handouts did not write (it has no {MARKER}); "
-                         f"{advice}")
+    target = owned_folder(target, MARKER, "--out", "invoke handouts")
     texts = {target / path.name: nbformat.writes(learner_copy(path)) + "\n"
              for path in notebooks or paths.notebook_paths()}
     for dest in texts:
@@ -185,9 +178,7 @@ def write(target: Path = OUT, notebooks: list[Path] | None = None) -> list[Path]
         (target / MARKER).touch()
         for dest, text in texts.items():
             if not dest.is_file() or dest.read_text() != text:
-                fresh = dest.with_name(f".{dest.name}.partial")
-                fresh.write_text(text)
-                os.replace(fresh, dest)  # a reader never sees half a notebook
+                replace_file(dest, text.encode())
     except OSError as err:
         raise UsageError(f"--out {target}: cannot write there ({err.strerror or err}); give a folder you can "
                          f"write to") from None

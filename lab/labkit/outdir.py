@@ -63,6 +63,28 @@ def writable_folder(path: Path, flag: str, advice: str) -> Path:
     return path
 
 
+def owned_folder(path: Path, marker: str, flag: str, writer: str) -> Path:
+    """``path`` resolved, as a folder that ``writer`` may fill: a new or empty one, or one that it
+    filled before (it carries ``marker``). Never a protected folder (:func:`writable_folder`), a
+    file, a symbolic link, or a folder of someone else's files: for handouts and reports alike."""
+    advice = f"give a new or empty folder, or one that {writer} wrote"
+    if Path(path).expanduser().is_symlink():
+        raise UsageError(f"{flag} {path} is a symbolic link; {advice}")
+    folder = writable_folder(path, flag, advice)
+    if folder.is_dir() and any(folder.iterdir()) and not (folder / marker).is_file():
+        raise UsageError(f"{flag} {folder} holds files that {writer} did not write (it has no {marker}); {advice}")
+    return folder
+
+
+def replace_file(dest: Path, data: bytes) -> None:
+    """Write ``dest`` whole or not at all, never through a symbolic link that stands there."""
+    if dest.is_symlink() or dest.exists() and not dest.is_file():
+        raise UsageError(f"{dest} is a symbolic link or not a file; it was left as it is")
+    fresh = dest.with_name(f".{dest.name}.partial-{os.getpid()}")
+    fresh.write_bytes(data)
+    os.replace(fresh, dest)
+
+
 def check(out: Path) -> Path:
     """``out`` resolved, or a UsageError saying why a run may not be written there."""
     out = writable_folder(out, "--out", "a run only replaces an earlier run: give a new folder, such as "

@@ -19,7 +19,8 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from .. import paths
+from .. import outdir, paths
+from ..errors import UsageError
 from .model import Comparison, PerfRow, Row
 from .plots import PLOTS, make_plots
 
@@ -265,25 +266,30 @@ def html_report(c: Comparison, secs: list[Section], plots: dict[str, bytes]) -> 
     return "\n".join(parts) + "\n"
 
 
+MARKER = ".jaxlab-report"  # in every folder write_reports fills: the only folders it writes into again
+
+
 def write_reports(c: Comparison, out: Path = OUT) -> list[Path]:
     """``out/report.md`` with its plots beside it, and ``out/report.html`` with them embedded:
-    the two reports first, then the plots."""
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
+    the two reports first, then the plots. ``out`` is new, empty, or a folder of earlier reports
+    (:data:`MARKER`); nothing else is ever replaced or deleted there."""
+    out = outdir.owned_folder(out, MARKER, "--out", "invoke compare")
     plots = make_plots(c)
-    written = []
-    for name in PLOTS:  # a plot with nothing to show this time must not linger from an earlier report
-        path = out / f"{name}.png"
-        if name in plots:
-            path.write_bytes(plots[name])
-            written.append(path)
-        else:
-            path.unlink(missing_ok=True)
     secs = sections(c, plots)
-    md, page = out / "report.md", out / "report.html"
-    md.write_text(markdown(c, secs))
-    page.write_text(html_report(c, secs, plots))
-    return [md, page, *written]
+    pages = {out / "report.md": markdown(c, secs).encode(), out / "report.html": html_report(c, secs, plots).encode()}
+    files = pages | {out / f"{name}.png": plots[name] for name in PLOTS if name in plots}
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        (out / MARKER).touch()
+        for path, data in files.items():
+            outdir.replace_file(path, data)
+        for name in PLOTS:  # a plot with nothing to show this time must not linger from an earlier report
+            if name not in plots and (out / f"{name}.png").is_file():
+                (out / f"{name}.png").unlink()
+    except OSError as err:
+        raise UsageError(f"--out {out}: cannot write the reports there ({err.strerror or err}); give a folder "
+                         f"you can write to") from None
+    return list(files)
 
 
 def print_table(c: Comparison, console: Console | None = None) -> None:

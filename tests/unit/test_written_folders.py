@@ -1,6 +1,7 @@
-"""`invoke handouts --out` writes only into a new or empty folder, or one it wrote before: never
-over the instructor's notebooks, a learner's edited copy, the checkout or a home folder, never
-through a symbolic link; a refusal is one line, exit 2, and nothing is written."""
+"""`invoke handouts --out` and `invoke compare --out` write only into a new or empty folder, or one
+they wrote before: never over the instructor's notebooks, a learner's edited copy, someone's own
+report, the checkout or a home folder, never through a symbolic link; a refusal is one line,
+exit 2, and nothing is written."""
 
 from __future__ import annotations
 
@@ -17,8 +18,8 @@ def snapshot(folder: Path) -> dict[str, bytes]:
     return {p.name: p.read_bytes() for p in sorted(folder.iterdir()) if p.is_file()}
 
 
-def refused(*args: str) -> str:
-    done = invoke("handouts", *args)
+def refused(*args: str, task: str = "handouts") -> str:
+    done = invoke(task, *args)
     assert done.returncode == 2, done.stdout + done.stderr
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1 and "Traceback" not in done.stderr, done.stderr
@@ -87,3 +88,25 @@ def test_a_folder_it_wrote_is_written_again_and_only_changed_files_are_replaced(
     assert handouts.write(out) == first
     assert first[0].stat().st_mtime_ns == 0 and {p: p.stat().st_mtime_ns for p in first[1:]} == {
         p: stamps[p] for p in first[1:]}
+
+
+SMOKE = str(paths.reference("cpu", smoke=True))
+
+
+def test_compare_never_replaces_someone_elses_report(tmp_path):
+    mine = tmp_path / "notes"
+    mine.mkdir()
+    (mine / "report.md").write_text("my own report")
+    (mine / "timings.png").write_bytes(b"my plot")
+    line = refused(SMOKE, SMOKE, "--out", str(mine), task="compare")
+    assert "holds files that invoke compare did not write" in line
+    assert snapshot(mine) == {"report.md": b"my own report", "timings.png": b"my plot"}
+    assert "is or contains the lab's notebooks" in refused(SMOKE, SMOKE, "--out", str(paths.NOTEBOOKS),
+                                                           task="compare")
+
+
+def test_compare_writes_a_new_folder_and_then_that_folder_again(tmp_path):
+    for _ in range(2):
+        done = invoke("compare", SMOKE, SMOKE, "--out", str(tmp_path / "report"))
+        assert done.returncode == 0, done.stderr
+    assert {"report.md", "report.html"} <= set(snapshot(tmp_path / "report"))
