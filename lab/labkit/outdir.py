@@ -105,28 +105,51 @@ def _unwritable(out: Path, err: OSError) -> UsageError:
 
 @contextmanager
 def locked(out: Path, what: str = "lab run") -> Iterator[None]:
-    """One writer at a time into ``out`` (a run, a bundle): a second is refused, never interleaved."""
+    """One writer at a time into ``out`` (a run, a bundle): a second is refused, never interleaved.
+
+    The lock is a file beside ``out``, removed when its holder ends. Whoever locks it then checks
+    that the file is still there and is the one it locked: a writer that opened the file just
+    before the holder removed it would otherwise hold a lock on a file nobody else can see, while
+    a newcomer locks a fresh one."""
     lock = out.with_name(f".{out.name}.lock")
+    for _ in range(100):
+        fd = _take(lock, out, what)
+        try:
+            current = os.stat(lock).st_ino
+        except FileNotFoundError:
+            current = None
+        if current == os.fstat(fd).st_ino:
+            break
+        os.close(fd)  # the file was removed (and maybe made again) under us: try the one there now
+    else:
+        raise UsageError(f"could not lock {out}: its lock file keeps changing; try again")
+    try:
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, str(os.getpid()).encode(), 0)
+        try:
+            yield
+        finally:
+            lock.unlink(missing_ok=True)  # still held: a newcomer checks the file it locked is this one
+    finally:
+        os.close(fd)
+
+
+def _take(lock: Path, out: Path, what: str) -> int:
+    """An open descriptor of ``lock`` with the lock held, or a UsageError: someone holds it."""
     try:
         fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o644)
     except OSError as err:
         raise _unwritable(out, err) from None
     try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError as err:
-            if err.errno not in (errno.EAGAIN, errno.EACCES):
-                raise _unwritable(out, err) from None
-            holder = os.pread(fd, 64, 0).decode(errors="replace").strip() or "?"
-            raise UsageError(f"another {what} (pid {holder}) is writing {out}; wait for it to end, or give "
-                             f"another --out") from None
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, str(os.getpid()).encode(), 0)
-        yield
-    finally:
-        # The lock file stays: unlinking it on release would let a waiting writer lock the old
-        # inode while a newcomer creates and locks a new one, two holders at once.
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError as err:
+        holder = os.pread(fd, 64, 0).decode(errors="replace").strip() or "?"
         os.close(fd)
+        if err.errno not in (errno.EAGAIN, errno.EACCES):
+            raise _unwritable(out, err) from None
+        raise UsageError(f"another {what} (pid {holder}) is writing {out}; wait for it to end, or give "
+                         f"another --out") from None
+    return fd
 
 
 def clean_leftovers(out: Path) -> list[Path]:

@@ -1,5 +1,6 @@
 """One writer at a time, for real: processes that take the lock over and over never hold it
-together (a lock file removed on release once let two holders lock different inodes)."""
+together (a lock file removed on release once let two holders lock different inodes), and no
+lock file is left behind."""
 
 from __future__ import annotations
 
@@ -38,3 +39,4 @@ def test_holders_never_overlap(tmp_path):
     events = log.read_text().split()
     # Every hold is "+pid" then "-pid" with nothing between: another holder would interleave.
     assert all(events[i][1:] == events[i + 1][1:] and events[i][0] == "+" for i in range(0, len(events), 2))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["log"]
