@@ -348,8 +348,14 @@ def jupyter(engine: Engine, backend_name: str, port: int = 8888, work: Path | No
     from . import handouts, workspace
 
     backend = get_backend(backend_name)
-    check_backend(engine, backend)
+    # The folder first: a refusal says what is wrong with it before any engine is asked, and
+    # nothing is created for a request that is refused.
     work = outdir.writable_folder(work or paths.ROOT / "work", "--work", "give a folder for the learner's notebooks")
+    if ":" in str(work):  # the engine's -v splits at colons: it would mount something else
+        raise UsageError(f"--work {work}: a colon in the path cannot be mounted; give a folder without one")
+    for name in reset:  # the handouts bear the notebooks' names
+        workspace.pick(name, paths.notebook_paths())
+    check_backend(engine, backend)
     work.mkdir(parents=True, exist_ok=True)
     if reset:
         with tempfile.TemporaryDirectory(prefix="jaxlab-handouts-") as fresh:

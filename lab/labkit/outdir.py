@@ -50,14 +50,24 @@ def protected() -> dict[Path, str]:
             Path.home().resolve(): "your home folder"}
 
 
+# The system's own folders, and the home folder's secrets: nothing the lab writes goes inside them
+# (as root, a workspace there would be lent to the image's user).
+SYSTEM = ("/etc", "/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/boot", "/dev", "/sys")
+SECRETS = (".ssh", ".gnupg")
+
+
 def writable_folder(path: Path, flag: str, advice: str) -> Path:
-    """``path`` resolved, unless it is, or contains, a folder of :func:`protected`, or is a file:
-    then a UsageError naming ``flag`` and giving ``advice``. For every folder the lab writes into
-    (a run, a bundle, a learner's workspace)."""
+    """``path`` resolved, unless it is, or contains, a folder of :func:`protected`, lies in a
+    system folder or a home folder's secrets, or is a file: then a UsageError naming ``flag`` and
+    giving ``advice``. For every folder the lab writes into (a run, a bundle, handouts, reports,
+    a learner's workspace)."""
     path = Path(path).expanduser().resolve()
     for folder, what in protected().items():
         if folder.is_relative_to(path):
             raise UsageError(f"{flag} {path} is or contains {what}; {advice}")
+    inside = [Path(f) for f in SYSTEM] + [Path.home().resolve() / s for s in SECRETS]
+    if any(path.is_relative_to(folder) for folder in inside):
+        raise UsageError(f"{flag} {path} is in a system folder or among a home folder's secrets; {advice}")
     if path.exists() and not path.is_dir():
         raise UsageError(f"{flag} {path} is a file, not a folder; {advice}")
     return path

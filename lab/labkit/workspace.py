@@ -47,18 +47,23 @@ def seed(work: Path, handouts: Path) -> list[Path]:
 def reset(work: Path, handouts: Path, notebook: str) -> tuple[Path, Path | None]:
     """Put the handout ``notebook`` (name, number or stem) back into ``work``; the learner's copy
     is kept beside it as ``NAME.ipynb.<time>.bak``. Returns (the handout, the kept copy)."""
-    choices = sorted(Path(handouts).glob("*.ipynb"))
-    matches = [p for p in choices if notebook in (p.name, p.stem, p.stem[:2], p.stem[3:])]
-    if len(matches) != 1:
-        raise UsageError(f"--reset {notebook!r}: no such handout; available: {', '.join(p.stem for p in choices)}")
-    dest = Path(work) / matches[0].name
+    chosen = pick(notebook, sorted(Path(handouts).glob("*.ipynb")))
+    dest = Path(work) / chosen.name
     kept = None
     if dest.exists():
         stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
         kept = dest.with_name(f"{dest.name}.{stamp}.bak")
         dest.rename(kept)
-    shutil.copyfile(matches[0], dest)
+    shutil.copyfile(chosen, dest)
     return dest, kept
+
+
+def pick(notebook: str, choices: list[Path]) -> Path:
+    """The one of ``choices`` that ``notebook`` names (file name, stem, number or topic)."""
+    matches = [p for p in choices if notebook in (p.name, p.stem, p.stem[:2], p.stem[3:])]
+    if len(matches) != 1:
+        raise UsageError(f"--reset {notebook!r}: no such handout; available: {', '.join(p.stem for p in choices)}")
+    return matches[0]
 
 
 def main(argv: list[str]) -> None:

@@ -110,3 +110,20 @@ def test_compare_writes_a_new_folder_and_then_that_folder_again(tmp_path):
         done = invoke("compare", SMOKE, SMOKE, "--out", str(tmp_path / "report"))
         assert done.returncode == 0, done.stderr
     assert {"report.md", "report.html"} <= set(snapshot(tmp_path / "report"))
+
+
+@pytest.mark.parametrize("work", ["/etc", "/usr/local/work", "~/.ssh/work"], ids=["etc", "usr", "ssh"])
+def test_a_workspace_in_a_system_folder_or_among_secrets_is_refused_before_any_engine(work):
+    line = refused("--work", work, task="jupyter")
+    assert "is in a system folder or among a home folder's secrets" in line
+
+
+def test_a_refused_reset_creates_no_workspace(tmp_path):
+    assert "--reset 'nosuch': no such handout" in refused("--work", str(tmp_path / "new"), "--reset", "nosuch",
+                                                          task="jupyter")
+    assert not (tmp_path / "new").exists()
+
+
+def test_a_workspace_with_a_colon_is_refused_not_mounted_as_something_else(tmp_path):
+    assert "a colon in the path cannot be mounted" in refused("--work", str(tmp_path / "a:b"), task="jupyter")
+    assert not (tmp_path / "a:b").exists()
