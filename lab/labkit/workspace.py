@@ -13,12 +13,12 @@ from __future__ import annotations
 
 import datetime as dt
 import os
-import shutil
 import sys
 from pathlib import Path
 
 from . import paths
 from .errors import UsageError
+from .outdir import replace_file
 
 IMAGE_WORK = "/home/lab/work"  # where the workspace is mounted in the images
 SEEDED = ".jaxlab-seeded"  # handouts this workspace has been given, one name a line
@@ -26,7 +26,7 @@ SEEDED = ".jaxlab-seeded"  # handouts this workspace has been given, one name a 
 
 def seeded(work: Path) -> set[str]:
     marker = work / SEEDED
-    return set(marker.read_text().split()) if marker.is_file() else set()
+    return set(marker.read_text().split()) if marker.is_file() and not marker.is_symlink() else set()
 
 
 def seed(work: Path, handouts: Path) -> list[Path]:
@@ -36,11 +36,11 @@ def seed(work: Path, handouts: Path) -> list[Path]:
     copied = []
     for handout in sorted(Path(handouts).glob("*.ipynb")):
         dest = work / handout.name
-        if handout.name in given or dest.exists():
+        if handout.name in given or dest.exists() or dest.is_symlink():  # a link, even a dangling one, is theirs
             continue
-        shutil.copyfile(handout, dest)
+        replace_file(dest, handout.read_bytes())
         copied.append(dest)
-    (work / SEEDED).write_text("".join(f"{name}\n" for name in sorted(given | {p.name for p in copied})))
+    replace_file(work / SEEDED, "".join(f"{name}\n" for name in sorted(given | {p.name for p in copied})).encode())
     return copied
 
 
@@ -49,12 +49,14 @@ def reset(work: Path, handouts: Path, notebook: str) -> tuple[Path, Path | None]
     is kept beside it as ``NAME.ipynb.<time>.bak``. Returns (the handout, the kept copy)."""
     chosen = pick(notebook, sorted(Path(handouts).glob("*.ipynb")))
     dest = Path(work) / chosen.name
+    if dest.is_symlink():
+        raise UsageError(f"--reset {notebook!r}: {dest} is a symbolic link; move it aside first, it was left as it is")
     kept = None
     if dest.exists():
         stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
         kept = dest.with_name(f"{dest.name}.{stamp}.bak")
         dest.rename(kept)
-    shutil.copyfile(chosen, dest)
+    replace_file(dest, chosen.read_bytes())
     return dest, kept
 
 
@@ -71,9 +73,10 @@ def main(argv: list[str]) -> None:
     try:
         for path in seed(work, paths.ROOT / "handouts"):
             print(f"workspace: added {path.name}", file=sys.stderr)
-    except OSError as err:
+    except (OSError, UsageError) as err:
         # An empty Lab whose every save fails is worse than no Lab: stop, and say why in one line.
-        sys.exit(f"workspace: {work} cannot be written by this user (uid {os.getuid()}): {err.strerror}; "
+        why = err.strerror if isinstance(err, OSError) else str(err)
+        sys.exit(f"workspace: {work} cannot be written by this user (uid {os.getuid()}): {why}; "
                  f"mount a folder that uid {os.getuid()} owns, or leave JAXLAB_WORK unset for the named volume")
     if argv:
         os.execvp(argv[0], argv)

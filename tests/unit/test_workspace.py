@@ -50,3 +50,19 @@ def test_reset_puts_the_handout_back_and_keeps_the_learners_copy(tmp_path, hando
     assert kept.read_text() == "my answers\n" and kept.name.startswith("01_a.ipynb.") and kept.suffix == ".bak"
     with pytest.raises(UsageError, match="--reset '99': no such handout; available: 01_a, 02_b"):
         workspace.reset(work, handouts, "99")
+
+
+def test_nothing_is_written_through_a_symbolic_link_in_the_workspace(tmp_path, handouts):
+    work, outside = tmp_path / "work", tmp_path / "outside"
+    work.mkdir()
+    (work / "01_a.ipynb").symlink_to(outside / "a.ipynb")  # dangling: copying would create it outside
+    assert [p.name for p in workspace.seed(work, handouts)] == ["02_b.ipynb"]
+    assert not outside.exists()
+    with pytest.raises(UsageError, match="is a symbolic link"):
+        workspace.reset(work, handouts, "01")
+    assert not outside.exists()
+    (work / workspace.SEEDED).unlink()
+    (work / workspace.SEEDED).symlink_to(outside / "seeded")
+    with pytest.raises(UsageError, match="is a symbolic link"):
+        workspace.seed(work, handouts)
+    assert not outside.exists()
