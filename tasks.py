@@ -83,8 +83,13 @@ def lab(c, backend=None, notebook=None, param=None, jobs=None, checks=True, runt
     # Everything is checked here, on the host, before any image is built or kernel started.
     runner.make_plan(backend, runner.select_notebooks(notebook or []), given, check_device=False)
     outdir.check(out or paths.OUT / backend)
-    if against and not Path(against).exists():
-        raise UsageError(f"--against {against}: no such results file or run folder")
+    if against:  # read now, as compare reads it: a file that is not lab results stops nothing half-way
+        from labkit.compare.load import load
+
+        try:
+            load(against)
+        except UsageError as err:
+            raise UsageError(f"--against {err}") from None
     where, notice = runtimes.resolve(runtime, engine)
     if notice:
         print(f"notice: {notice}", file=sys.stderr)

@@ -98,6 +98,15 @@ def corrupt_notebook(tmp_path: Path) -> str:
     return str(tmp_path / "broken.ipynb")
 
 
+def results_without_a_mean(tmp_path: Path) -> str:
+    """The CPU reference with one summarised value's mean taken out."""
+    data = json.loads(paths.reference("cpu").read_text())
+    value = next(v for nb in data["notebooks"].values() for v in nb["values"].values() if "summary" in v)
+    del value["summary"]["mean"]
+    (tmp_path / "edited.json").write_text(json.dumps(data))
+    return str(tmp_path / "edited.json")
+
+
 def copy_of_01(tmp_path: Path) -> str:
     (tmp_path / "copy").mkdir()
     source = next(p for p in paths.notebook_paths() if p.stem.startswith("01_"))
@@ -123,11 +132,14 @@ def copy_of_01(tmp_path: Path) -> str:
     (LAB + ["-p", "results_dir=/tmp/x"], "results go to <out>/results; choose with --out"),
     (LAB + ["-n", corrupt_notebook], "broken.ipynb: not a readable notebook"),
     (LAB + ["-n", "01", "-n", copy_of_01], "two notebooks named '01_jax_vs_numpy'"),
+    (LAB + ["--against", "README.md"], "--against README.md: cannot be read as lab results"),
+    (LAB + ["--against", results_without_a_mean], "has a summary without mean"),
     (["test", "--backend", "cpu; touch INJECTED"], "unknown backend 'cpu; touch INJECTED'"),
     (["test", "--pytest-args", "'unclosed"], "--pytest-args"),
 ], ids=["backend", "notebook", "malformed", "unknown-parameter", "ill-typed", "runner-set", "runtime",
         "jobs-abc", "jobs-negative", "cell-timeout", "port-abc", "port-range", "bench-jobs", "nan",
-        "results-dir", "corrupt-notebook", "duplicate-stem", "test-backend-injection", "pytest-args"])
+        "results-dir", "corrupt-notebook", "duplicate-stem", "against-readme", "against-no-mean",
+        "test-backend-injection", "pytest-args"])
 def test_bad_flags_and_notebooks_are_one_line(tmp_path, args, expected):
     args = [a(tmp_path) if callable(a) else a for a in args]
     if args[0] == "lab":

@@ -51,6 +51,9 @@ def _checked(data, where: str) -> dict:
     return data
 
 
+SUMMARY = {"sum", "mean", "std", "min", "max", "sample_index", "sample"}  # what labkit.results writes
+
+
 def _malformed(record) -> str | None:
     """What is wrong with one notebook's record, in a few words; None when it is sound."""
     if not isinstance(record, dict):
@@ -62,6 +65,8 @@ def _malformed(record) -> str | None:
         if not (isinstance(value, dict) and isinstance(value.get("dtype"), str) and isinstance(value.get("shape"), list)
                 and ("data" in value or isinstance(value.get("summary"), dict))):
             return f"value {key!r} lacks dtype, shape and data"
+        if "data" not in value and not SUMMARY <= value["summary"].keys():
+            return f"value {key!r} has a summary without {', '.join(sorted(SUMMARY - value['summary'].keys()))}"
     timings = record.get("timings", [])
     if not (isinstance(timings, list) and all(isinstance(t, dict) and {"subject", "variant", "seconds"} <= t.keys()
                                               for t in timings)):
