@@ -46,7 +46,7 @@ def number(value, flag: str, kind=int, minimum: float = 1):
         parsed = kind(value)
     except ValueError:
         parsed = None
-    if parsed is None or not parsed >= minimum:  # also refuses NaN
+    if parsed is None or not minimum <= parsed < float("inf"):  # also refuses NaN and infinity
         what = "a whole number" if kind is int else "a number"
         raise UsageError(f"{flag} {value!r}: give {what}, {minimum:g} or more")
     return parsed

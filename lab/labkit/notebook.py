@@ -29,10 +29,11 @@ import numpy as np
 from . import params, paths
 from .backends import default_backend
 from .checks import widen
-from .errors import LabError
+from .errors import LabError, UsageError
 from .handouts import CHECKS_EXERCISE
 from .jaxsetup import setup
 from .results import Recorder
+from .tolerance import DEFAULT as TOLERANCES
 from .tolerance import tolerance
 
 
@@ -82,7 +83,11 @@ def start(notebook: str, namespace: dict):
     backend = namespace.get("backend") or default_backend()
     namespace["backend"] = backend  # what the notebook's own code reads (plots, printed lines)
     jax = setup(backend)
-    declared = params.names(paths.NOTEBOOKS / f"{notebook}.ipynb")
+    source = paths.NOTEBOOKS / f"{notebook}.ipynb"
+    if not source.is_file():
+        raise UsageError(f"labkit.start({notebook!r}): no such notebook in {paths.NOTEBOOKS}; give the "
+                         f"notebook's own name, e.g. {paths.notebook_paths()[0].stem!r}")
+    declared = params.names(source)
     given = {name: namespace[name] for name in declared if name in namespace and name != "results_dir"}
     lab = Lab(notebook, backend, given, namespace.get("results_dir") or "", namespace)
     _follow_check_cells(lab)
@@ -175,8 +180,17 @@ class Lab:
         _unwritten(got)
         actual = np.asarray(got)
         wanted = np.asarray(expected)
-        if problem := _mismatch(actual, wanted, dtype, self.backend, accumulates):
-            self._fail(key, problem, hint)
+        compared = actual
+        if not hasattr(got, "dtype") and dtype is None and actual.dtype.kind == "f":
+            # A Python list or number holds what a JAX computation gave: float32 by default. NumPy
+            # would call it float64 and hold it to float64's bound, rejecting a right answer.
+            compared = actual.astype(np.float32)
+        if actual.dtype.name not in TOLERANCES and actual.dtype.kind in "fc":
+            known = ", ".join(n for n in TOLERANCES if n.startswith(("float", "bfloat", "complex")))
+            self._fail(key, f"got {actual.dtype.name} values, which the lab has no tolerance for; give {known}", hint)
+        if problem := _mismatch(compared, wanted, dtype, self.backend, accumulates):
+            kind = "" if hasattr(got, "dtype") else f" (got a {type(got).__name__}, compared as {compared.dtype.name})"
+            self._fail(key, problem + kind, hint)
         if record:
             self.record.value(key, actual, accumulates=accumulates)
         print(f"✓ {key}")

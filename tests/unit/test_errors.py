@@ -125,6 +125,7 @@ def copy_of_01(tmp_path: Path) -> str:
     (["lab", "--jobs", "abc"], "--jobs 'abc': give a whole number, 1 or more"),
     (["lab", "--jobs", "-1"], "--jobs '-1': give a whole number, 1 or more"),
     (["lab", "--cell-timeout", "soon"], "--cell-timeout 'soon': give a number"),
+    (["lab", "--cell-timeout", "inf"], "--cell-timeout 'inf': give a number"),
     (["jupyter", "--port", "abc"], "--port 'abc': give a whole number"),
     (["jupyter", "--port", "70000"], "--port 70000: give a port number, 1 to 65535"),
     (["bench", "--jobs", "x"], "--jobs 'x': give a whole number"),
@@ -137,7 +138,7 @@ def copy_of_01(tmp_path: Path) -> str:
     (["test", "--backend", "cpu; touch INJECTED"], "unknown backend 'cpu; touch INJECTED'"),
     (["test", "--pytest-args", "'unclosed"], "--pytest-args"),
 ], ids=["backend", "notebook", "malformed", "unknown-parameter", "ill-typed", "runner-set", "runtime",
-        "jobs-abc", "jobs-negative", "cell-timeout", "port-abc", "port-range", "bench-jobs", "nan",
+        "jobs-abc", "jobs-negative", "cell-timeout", "cell-timeout-inf", "port-abc", "port-range", "bench-jobs", "nan",
         "results-dir", "corrupt-notebook", "duplicate-stem", "against-readme", "against-no-mean",
         "test-backend-injection", "pytest-args"])
 def test_bad_flags_and_notebooks_are_one_line(tmp_path, args, expected):

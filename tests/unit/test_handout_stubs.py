@@ -95,3 +95,24 @@ def test_a_failed_check_names_the_earlier_exercise_whose_check_failed_first():
 ])
 def test_a_solution_runs_only_what_the_stub_stopped(answer, after, left):
     assert handouts._left_to_run(answer, after) == left
+
+
+def test_right_values_as_a_python_list_pass_and_a_wrong_list_says_its_type():
+    lab = Lab("99_x", "cpu", {}, "", {})
+    right = np.linspace(0, 1, 600, dtype=np.float32)
+    lab.check("values", right.tolist(), right.astype(np.float64) + 1e-8)  # float32 values, as a list
+    with pytest.raises(CheckFailed, match="got a list, compared as float32"):
+        lab.check("values", (right + 1).tolist(), right.astype(np.float64))
+
+
+def test_a_dtype_without_a_tolerance_is_one_clear_failure():
+    lab = Lab("99_x", "cpu", {}, "", {})
+    with pytest.raises(CheckFailed, match="got float128 values, which the lab has no tolerance for"):
+        lab.check("x", np.ones(3, np.longdouble), np.ones(3))
+
+
+def test_start_with_a_name_that_is_no_notebook_is_one_line():
+    import labkit
+
+    with pytest.raises(labkit.UsageError, match="labkit.start\\('nosuch'\\): no such notebook"):
+        labkit.start("nosuch", {"backend": "cpu"})
