@@ -139,6 +139,9 @@ def test_sgd_update_by_tree_map_under_jit_matches_eager_and_numpy(dtype, backend
     grads64 = jax.tree.map(lambda a: np.cos(3.0 * a), params64)  # any tree of the same structure
     params, params_ref = cast(params64, dtype)
     grads, grads_ref = cast(grads64, dtype)
+    # JAX arrays, so that "eager" is JAX op by op and not NumPy's own arithmetic on the leaves
+    # (whose promotion of bfloat16 with a Python float depends on the ml_dtypes release).
+    params, grads = jax.device_put((params, grads))
 
     def sgd_step(p, g):
         return jax.tree.map(lambda a, b: a - LR * b, p, g)
