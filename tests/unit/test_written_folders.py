@@ -127,3 +127,35 @@ def test_a_refused_reset_creates_no_workspace(tmp_path):
 def test_a_workspace_with_a_colon_is_refused_not_mounted_as_something_else(tmp_path):
     assert "a colon in the path cannot be mounted" in refused("--work", str(tmp_path / "a:b"), task="jupyter")
     assert not (tmp_path / "a:b").exists()
+
+
+# Every command that writes into a folder the user names, and how to name lab/ to it. A task that
+# gains a folder flag and is not here fails the first test; one here that writes without the
+# guard fails the second.
+SMOKE_PAIR = [SMOKE, SMOKE]
+WRITERS = {
+    "lab": ["--runtime", "local", "--out"],
+    "bundle": ["--out"],
+    "handouts": ["--out"],
+    "compare": [*SMOKE_PAIR, "--out"],
+    "jupyter": ["--work"],
+}
+FOLDER_FLAGS = {"out", "work"}
+
+
+def test_every_command_that_writes_into_a_named_folder_is_listed():
+    import inspect
+
+    import tasks
+
+    writers = {name for name, task in tasks.ns.tasks.items()
+               if FOLDER_FLAGS & set(inspect.signature(task.body).parameters)}
+    assert writers == set(WRITERS)
+
+
+@pytest.mark.parametrize("task", sorted(WRITERS))
+def test_no_writer_takes_the_labs_notebooks_for_its_folder(task):
+    before = snapshot(paths.NOTEBOOKS)
+    line = refused(*WRITERS[task], str(paths.NOTEBOOKS), task=task)
+    assert "is or contains the lab's notebooks" in line
+    assert snapshot(paths.NOTEBOOKS) == before
