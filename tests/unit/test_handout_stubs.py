@@ -116,3 +116,12 @@ def test_start_with_a_name_that_is_no_notebook_is_one_line():
 
     with pytest.raises(labkit.UsageError, match="labkit.start\\('nosuch'\\): no such notebook"):
         labkit.start("nosuch", {"backend": "cpu"})
+
+
+@pytest.mark.parametrize("number", [99, "x", -1])
+def test_a_solution_that_does_not_exist_is_a_lab_error_which_a_kernel_shows_in_one_line(number):
+    import labkit
+
+    lab = Lab("01_jax_vs_numpy", "cpu", {}, "", {})
+    with pytest.raises(labkit.LabError, match="01_jax_vs_numpy has exercises 1 to 6, not"):
+        lab.solution(number)
