@@ -220,10 +220,21 @@ def answer(path: Path, number: int) -> Answer:
             regions.append((start, i))
             start = None
     begin, end = regions[nth]
-    code = textwrap.dedent("\n".join(lines[begin + 1: end]))
     after_end = regions[nth + 1][0] if nth + 1 < len(regions) else len(lines)
-    after = "\n".join(lines[end + 1: after_end])
-    return Answer(exercise, code, _left_to_run(code, after))
+    if lines[begin].strip() == lines[begin]:  # an answer of whole statements
+        code = textwrap.dedent("\n".join(lines[begin + 1: end]))
+        return Answer(exercise, code, _left_to_run(code, "\n".join(lines[end + 1: after_end])))
+    # An answer inside a statement (a function's body, a with block): that statement is the answer
+    # to load, as the instructor wrote it; the handout's stub made it raise where the answer stands.
+    node = next(n for n in ast.parse(source).body if _first_line(n) - 1 <= begin < (n.end_lineno or n.lineno))
+    first, last = _first_line(node) - 1, max(node.end_lineno or node.lineno, end + 1)  # the END line too
+    code = "\n".join(line for line in lines[first:last] if line.strip() not in (BEGIN, END))
+    return Answer(exercise, code, _left_to_run(code, "\n".join(lines[last:after_end])))
+
+
+def _first_line(node: ast.stmt) -> int:
+    """A statement's first line, its decorators included."""
+    return min([node.lineno, *(d.lineno for d in getattr(node, "decorator_list", []))])
 
 
 def _left_to_run(code: str, after: str) -> str:
@@ -245,8 +256,7 @@ def _left_to_run(code: str, after: str) -> str:
     lines = after.splitlines()
     for node in after_tree.body:
         if any(isinstance(n, ast.Name) and n.id in bound for n in ast.walk(node)):
-            first = min([node.lineno, *(d.lineno for d in getattr(node, "decorator_list", []))])
-            return "\n".join(lines[first - 1:])
+            return "\n".join(lines[_first_line(node) - 1:])
     return ""
 
 

@@ -213,7 +213,7 @@ class Lab:
         print(f"✓ {key}")
 
     def _fail(self, key: str, problem: str, hint: str):
-        text = _message(key, problem, hint)
+        text = _message(key, problem, hint, self.exercise)
         if self.exercise is not None:
             # A check that builds on an earlier exercise fails too when that one is wrong: its hint
             # would send the learner to the wrong place, so name the first failure.
@@ -334,8 +334,9 @@ def _scalar_off(dtype: str, got: float, wanted: float, atol: float, rtol: float)
     return f"the value is too {'large' if got > wanted else 'small'}, by {scale} the {dtype} tolerance"
 
 
-def _message(key: str, problem: str, hint: str) -> str:
-    return f"check {key!r} failed: {problem}" + (f"\nhint: {hint}" if hint else "")
+def _message(key: str, problem: str, hint: str, exercise: int | None = None) -> str:
+    of = f" of exercise {exercise}" if exercise is not None else ""  # known in a handout's check cell
+    return f"check {key!r}{of} failed: {problem}" + (f"\nhint: {hint}" if hint else "")
 
 
 __all__ = ["start", "Lab", "CheckFailed", "Pending", "pending"]

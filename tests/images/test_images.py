@@ -194,9 +194,13 @@ def test_a_handout_opened_in_the_accelerator_image_without_its_device_refuses_in
     done = run_in_image(engine, accelerator_image(name), "python3", "-", stdin=OPEN_HANDOUT)
     assert done.returncode == 0, done.stderr[-2000:]
     outputs = json.loads(done.stdout.strip().splitlines()[-1])
-    text = "".join(o.get("text", "") + "".join(o.get("traceback", [])) for o in outputs)
-    assert [o["output_type"] for o in outputs] == ["error"], text
+    errors = [o for o in outputs if o["output_type"] == "error"]
+    # One error, one line. (libtpu writes its own native warnings to the process's stderr before
+    # that, which the kernel shows as a stream: the plugin's, not a traceback of the lab's.)
+    assert len(errors) == 1 and all(o["output_type"] == "stream" for o in outputs if o not in errors), outputs
+    text = "".join(errors[0]["traceback"])
     assert len(text.strip().splitlines()) == 1 and f"backend '{name}' asked for" in text, text
+    assert "Traceback" not in "".join(o.get("text", "") for o in outputs)
 
 
 PRUNED = [name for name in ACCELERATORS if containers.pruned(BACKENDS[name].locks[0])]

@@ -101,3 +101,12 @@ def test_each_cell_says_its_role_in_its_metadata(nb):
         if role == "check":
             assert answered, f"{nb.name} cell {i}: a check cell before any exercise"
         answered = answered or holds_answer
+
+
+@pytest.mark.parametrize("nb", NOTEBOOKS, ids=ids)
+def test_a_check_cell_draws_nothing_from_the_notebooks_generator(nb):
+    """A learner runs a check cell again and again: drawing from the notebook's shared generator
+    there would shift every later random number away from the instructor's run."""
+    cells = nbformat.read(nb, as_version=4).cells
+    drawing = [i for i, c in enumerate(cells, 1) if handouts.role(c) == "check" and re.search(r"\brng\.", c.source)]
+    assert drawing == [], f"{nb.name}: check cells {drawing} draw from rng; give them a generator of their own"
