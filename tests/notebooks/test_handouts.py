@@ -62,11 +62,13 @@ def test_no_answer_and_no_spoiler_is_left_in_a_handout(nb):
 
 
 def section_ends(nb, exercise_cells: list[int]) -> list[int]:
-    """For each exercise's cell, where its section ends: the next markdown heading after it."""
+    """For each exercise's cell, where its section ends: the next markdown heading after it, or the
+    notebook's last cell, lab.save(), which must come after everything the learner loads."""
     ends = []
     for i in exercise_cells:
         j = i + 1
-        while j < len(nb.cells) and not (nb.cells[j].cell_type == "markdown" and nb.cells[j].source.startswith("#")):
+        last = len(nb.cells) - 1
+        while j < last and not (nb.cells[j].cell_type == "markdown" and nb.cells[j].source.startswith("#")):
             j += 1
         ends.append(j)
     return ends

@@ -12,11 +12,12 @@ from pathlib import Path
 from labkit import outdir
 
 
-def hold_repeatedly(out: str, log: str, until: float) -> int:
+def hold_repeatedly(out: str, log: str, until: float) -> tuple[int, int]:
     from labkit.errors import UsageError
 
-    held = 0
+    held = tries = 0
     while time.monotonic() < until:
+        tries += 1
         try:
             with outdir.locked(Path(out)):
                 fd = os.open(log, os.O_WRONLY | os.O_APPEND)
@@ -26,7 +27,7 @@ def hold_repeatedly(out: str, log: str, until: float) -> int:
                 held += 1
         except UsageError:
             pass  # refused: another holds it
-    return held
+    return held, tries
 
 
 def test_holders_never_overlap(tmp_path):
@@ -34,8 +35,8 @@ def test_holders_never_overlap(tmp_path):
     log.touch()
     until = time.monotonic() + 4  # spawned processes start in about a second
     with multiprocessing.get_context("spawn").Pool(4) as pool:
-        held = pool.starmap(hold_repeatedly, [(str(out), str(log), until)] * 4)
-    assert sum(held) > 100
+        counts = pool.starmap(hold_repeatedly, [(str(out), str(log), until)] * 4)
+    assert sum(held for held, _ in counts) > 100 and sum(tries for _, tries in counts) >= 10_000, counts
     events = log.read_text().split()
     # Every hold is "+pid" then "-pid" with nothing between: another holder would interleave.
     assert all(events[i][1:] == events[i + 1][1:] and events[i][0] == "+" for i in range(0, len(events), 2))
