@@ -94,9 +94,10 @@ def test_each_exercise_fails_with_its_message_and_its_solution_lets_the_learner_
     for exercise, end in sorted(zip(found, ends, strict=True), key=lambda pair: -pair[1]):
         marker = nbformat.v4.new_code_cell(f"lab.solution({exercise.number})")
         marker.metadata["solution_of"] = exercise.number
-        # ... and then runs the section's check cells again, as a learner does after loading an answer.
+        # ... and then runs the section's checks (and demos that use the answer) again, as a learner
+        # does after loading an answer.
         again = [nbformat.v4.new_code_cell(c.source, metadata={**c.metadata, "checked_again": True})
-                 for c in handout.cells[exercise.cells[0]: end] if handouts.role(c) == "check"]
+                 for c in handout.cells[exercise.cells[0]: end] if handouts.role(c) in ("check", "demo")]
         handout.cells[end:end] = [marker, *again]
     params = next(i for i, c in enumerate(handout.cells) if "parameters" in c.metadata.get("tags", []))
     results = tmp_path / "results"
