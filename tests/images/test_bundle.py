@@ -110,7 +110,7 @@ def test_the_bundle_holds_image_wheels_and_handouts_with_a_checksum_for_every_fi
     wheels = sorted(p.name for p in (out / "wheels").iterdir())
     assert len(wheels) == len(pinned) + 1 and manifest["project_wheel"] in wheels
     assert all(name.endswith(".whl") for name in wheels)
-    assert sorted(p.name for p in (out / "handouts").iterdir()) == [p.name for p in paths.notebook_paths()]
+    assert sorted(p.name for p in (out / "handouts").glob("*.ipynb")) == [p.name for p in paths.notebook_paths()]
     readme = (out / bundle.README).read_text()
     assert "invoke bundle --load" in readme and "invoke lab --backend cpu --runtime local" in readme
     # SHA256SUMS names every file but itself, each with its right checksum, in sha256sum's format.
