@@ -94,23 +94,37 @@ def stub(exercise: Exercise, answer: str, indent: str) -> str:
         statements = ast.parse("\n".join(lines)).body
     except SyntaxError:
         statements = [None]
+    if None in statements or _bound_names(statements) is None:
+        return f"{indent}raise NotImplementedError({text!r})"
     out = []
     for node in statements:
         if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
-            first = min([node.lineno, *(d.lineno for d in node.decorator_list)])
-            header = lines[first - 1: node.body[0].lineno - 1]
+            header = lines[_first_line(node) - 1: node.body[0].lineno - 1]
             body_indent = " " * (len(header[-1]) - len(header[-1].lstrip()) + 4)
             out += [*header, f"{body_indent}raise NotImplementedError({text!r})"]
-        elif isinstance(node, ast.Assign | ast.AnnAssign) and all(
-                isinstance(t, ast.Name) for t in (node.targets if isinstance(node, ast.Assign) else [node.target])):
-            names = [t.id for t in (node.targets if isinstance(node, ast.Assign) else [node.target])]
-            out += [f"{name} = labkit.pending({exercise.number}, {text!r})" for name in names]
         else:
-            return f"{indent}raise NotImplementedError({text!r})"
+            out += [f"{name} = labkit.pending({exercise.number}, {text!r})" for name in _bound_names([node])]
     # A name assigned twice is bound once; every function keeps its own raising body.
     kept = [line for i, line in enumerate(out) if "labkit.pending(" not in line or line not in out[:i]]
     kept = kept or [f"raise NotImplementedError({text!r})"]
     return "\n".join(indent + line if line else line for line in kept)
+
+
+def _bound_names(statements: list[ast.stmt]) -> list[str] | None:
+    """The names ``statements`` bind, when they are only function definitions and assignments to
+    plain names (what a stub keeps, and what a learner's run then binds); None otherwise (a stub
+    that raises at once)."""
+    names: list[str] = []
+    for node in statements:
+        targets = (node.targets if isinstance(node, ast.Assign) else [node.target] if isinstance(node, ast.AnnAssign)
+                   else None)
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+            names.append(node.name)
+        elif targets is not None and all(isinstance(t, ast.Name) for t in targets):
+            names += [t.id for t in targets]
+        else:
+            return None
+    return names
 
 
 def _strip(source: str, begin: str, end: str, replace) -> str:
@@ -244,15 +258,9 @@ def _left_to_run(code: str, after: str) -> str:
         answer_tree, after_tree = ast.parse(code), ast.parse(after)
     except SyntaxError:
         return after
-    bound = set()
-    for node in answer_tree.body:
-        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
-            bound.add(node.name)
-        elif isinstance(node, ast.Assign | ast.AnnAssign) and all(
-                isinstance(t, ast.Name) for t in (node.targets if isinstance(node, ast.Assign) else [node.target])):
-            bound.update(t.id for t in (node.targets if isinstance(node, ast.Assign) else [node.target]))
-        else:
-            return after  # the stub raised at once: nothing after it ran
+    bound = _bound_names(answer_tree.body)
+    if bound is None:
+        return after  # the stub raised at once: nothing after it ran
     lines = after.splitlines()
     for node in after_tree.body:
         if any(isinstance(n, ast.Name) and n.id in bound for n in ast.walk(node)):
