@@ -35,7 +35,7 @@ import nbformat
 
 from . import paths
 from .errors import UsageError
-from .outdir import owned_folder, replace_file
+from .outdir import fill, owned_folder
 
 BEGIN, END = "### BEGIN SOLUTION", "### END SOLUTION"
 HIDDEN = ("### BEGIN HIDDEN TESTS", "### END HIDDEN TESTS")
@@ -182,21 +182,9 @@ def write(target: Path = OUT, notebooks: list[Path] | None = None) -> list[Path]
     learner's workspace holds edited handouts), and never a file through a symbolic link. Every
     handout is made before the first is written, so an error leaves the folder as it was."""
     target = owned_folder(target, MARKER, "--out", "invoke handouts")
-    texts = {target / path.name: nbformat.writes(learner_copy(path)) + "\n"
+    texts = {target / path.name: (nbformat.writes(learner_copy(path)) + "\n").encode()
              for path in notebooks or paths.notebook_paths()}
-    for dest in texts:
-        if dest.is_symlink() or dest.exists() and not dest.is_file():
-            raise UsageError(f"--out {target}: {dest.name} is a symbolic link or not a file; nothing was written")
-    try:
-        target.mkdir(parents=True, exist_ok=True)
-        (target / MARKER).touch()
-        for dest, text in texts.items():
-            if not dest.is_file() or dest.read_text() != text:
-                replace_file(dest, text.encode())
-    except OSError as err:
-        raise UsageError(f"--out {target}: cannot write there ({err.strerror or err}); give a folder you can "
-                         f"write to") from None
-    return list(texts)
+    return fill(target, MARKER, texts, "--out")
 
 
 @dataclass

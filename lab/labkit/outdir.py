@@ -86,6 +86,25 @@ def owned_folder(path: Path, marker: str, flag: str, writer: str) -> Path:
     return folder
 
 
+def fill(folder: Path, marker: str, files: dict[Path, bytes], flag: str) -> list[Path]:
+    """Write ``files`` (all inside ``folder``, which :func:`owned_folder` let through) and mark the
+    folder with ``marker``. A file that stands there as a link or a folder stops it before anything
+    is written; each file is replaced whole, and only where its bytes change."""
+    for dest in files:
+        if dest.is_symlink() or dest.exists() and not dest.is_file():
+            raise UsageError(f"{flag} {folder}: {dest.name} is a symbolic link or not a file; nothing was written")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / marker).touch()
+        for dest, data in files.items():
+            if not dest.is_file() or dest.read_bytes() != data:
+                replace_file(dest, data)
+    except OSError as err:
+        raise UsageError(f"{flag} {folder}: cannot write there ({err.strerror or err}); give a folder you can "
+                         f"write to") from None
+    return list(files)
+
+
 def replace_file(dest: Path, data: bytes) -> None:
     """Write ``dest`` whole or not at all, never through a symbolic link that stands there."""
     if dest.is_symlink() or dest.exists() and not dest.is_file():

@@ -20,7 +20,6 @@ from rich.markup import escape
 from rich.table import Table
 
 from .. import outdir, paths
-from ..errors import UsageError
 from .model import Comparison, PerfRow, Row
 from .plots import PLOTS, make_plots
 
@@ -278,18 +277,11 @@ def write_reports(c: Comparison, out: Path = OUT) -> list[Path]:
     secs = sections(c, plots)
     pages = {out / "report.md": markdown(c, secs).encode(), out / "report.html": html_report(c, secs, plots).encode()}
     files = pages | {out / f"{name}.png": plots[name] for name in PLOTS if name in plots}
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-        (out / MARKER).touch()
-        for path, data in files.items():
-            outdir.replace_file(path, data)
-        for name in PLOTS:  # a plot with nothing to show this time must not linger from an earlier report
-            if name not in plots and (out / f"{name}.png").is_file():
-                (out / f"{name}.png").unlink()
-    except OSError as err:
-        raise UsageError(f"--out {out}: cannot write the reports there ({err.strerror or err}); give a folder "
-                         f"you can write to") from None
-    return list(files)
+    written = outdir.fill(out, MARKER, files, "--out")
+    for name in PLOTS:  # a plot with nothing to show this time must not linger from an earlier report
+        if name not in plots and (out / f"{name}.png").is_file():
+            (out / f"{name}.png").unlink()
+    return written
 
 
 def print_table(c: Comparison, console: Console | None = None) -> None:
