@@ -8,13 +8,14 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
 from rich.console import Console
 from rich.table import Table
 
-from . import paths, runner
+from . import paths, processes, runner
 from .errors import LabError
 from .results import write_json
 
@@ -74,8 +75,10 @@ def _lab_seconds(tree: Path, out: Path, backend: str, given: dict, jobs: int | N
     args += ["--jobs", str(jobs)] if jobs else []
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(tree / "lab"), os.environ.get("PYTHONPATH", "")]))
     start = time.monotonic()
-    done = subprocess.run(args, cwd=tree, env=env, capture_output=True, text=True)
-    return time.monotonic() - start, done.returncode == 0
+    # The lab's own way to run a child: Ctrl-C or SIGTERM stops its whole tree (workers, kernels).
+    proc = processes.start(args, cwd=tree, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    processes.wait(proc, None, threading.Event())
+    return time.monotonic() - start, proc.returncode == 0
 
 
 def whole_lab(backend: str = "cpu", smoke: bool = False, jobs: int | None = None, baseline: str | None = None,
