@@ -184,7 +184,8 @@ def test_timings_and_metrics_never_fail(tmp_path):
     (lambda v: v.update(extra=copy.deepcopy(v["y"])), f"{NB}/extra: recorded in other only"),
     (lambda v: v.pop("y"), f"{NB}/y: recorded in base only"),
     (lambda v: v["y"].update(dtype="float16"), f"{NB}/y: dtype float16, baseline float32"),
-    (lambda v: v["y"].update(shape=[2, 4]), f"{NB}/y: shape [2, 4], baseline [8]"),
+    (lambda v: v["y"].update(shape=[2, 4], data=np.reshape(v["y"]["data"], (2, 4)).tolist()),
+     f"{NB}/y: shape [2, 4], baseline [8]"),
 ], ids=["extra", "missing", "dtype", "shape"])
 def test_keys_shapes_and_dtypes_that_differ_fail(tmp_path, change, expected):
     other = make_results()
@@ -246,6 +247,36 @@ def test_a_missing_or_unreadable_source_is_a_usage_error(tmp_path, content):
         bad.write_text(content)
     with pytest.raises(UsageError, match="bad.json"):
         compare.run([write(tmp_path, "base", make_results()), bad])
+
+
+MALFORMED = {
+    "string-data": (("y", "data"), ["a", "b"], "data that is not a rectangular array of numbers"),
+    "ragged-data": (("y", "data"), [[1.0, 2.0], [3.0]], "data that is not a rectangular array of numbers"),
+    "null-data": (("y", "data"), None, "data that is not a rectangular array of numbers"),
+    "data-of-another-shape": (("y", "data"), [1.0, 2.0], "has data of shape [2] but says shape [8]"),
+    "shape-of-words": (("y", "shape"), ["eight"], "a shape that is not a list of sizes"),
+    "summary-without-mean": (("big", "summary", "mean"), KeyError, "has a summary without mean"),
+    "summary-of-a-string": (("big", "summary", "std"), "wide", "whose std is not a number"),
+    "ragged-sample": (("big", "summary", "sample"), [[1.0], [2.0, 3.0]], "sample and sample_index"),
+}
+
+
+@pytest.mark.parametrize("where, bad, says", MALFORMED.values(), ids=MALFORMED.keys())
+def test_a_malformed_value_is_one_line_naming_the_notebook_and_key(tmp_path, where, bad, says):
+    other = make_results()
+    *path, last = where
+    holder = other["notebooks"][NB]["values"]
+    for step in path:
+        holder = holder[step]
+    if bad is KeyError:
+        del holder[last]
+    else:
+        holder[last] = bad
+    with pytest.raises(UsageError) as refused:
+        run_pair(tmp_path, make_results(), other)
+    message = str(refused.value)
+    assert f"notebook {NB!r}" in message and f"value {where[0]!r} " in message and says in message
+    assert "\n" not in message
 
 
 def test_results_of_another_format_are_refused_with_a_one_line_message_to_rerun(tmp_path):

@@ -13,6 +13,8 @@ import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
+import numpy as np
+
 from ..errors import UsageError
 from ..results import FORMAT
 from .model import Run
@@ -65,8 +67,8 @@ def _malformed(record) -> str | None:
         if not (isinstance(value, dict) and isinstance(value.get("dtype"), str) and isinstance(value.get("shape"), list)
                 and ("data" in value or isinstance(value.get("summary"), dict))):
             return f"value {key!r} lacks dtype, shape and data"
-        if "data" not in value and not SUMMARY <= value["summary"].keys():
-            return f"value {key!r} has a summary without {', '.join(sorted(SUMMARY - value['summary'].keys()))}"
+        if problem := _malformed_value(value):
+            return f"value {key!r} {problem}"
     timings = record.get("timings", [])
     if not (isinstance(timings, list) and all(isinstance(t, dict) and {"subject", "variant", "seconds"} <= t.keys()
                                               for t in timings)):
@@ -74,6 +76,46 @@ def _malformed(record) -> str | None:
     if not all(isinstance(v, int | float) for v in record.get("metrics", {}).values()):
         return "a metric is not a number"
     return None
+
+
+def _malformed_value(value: dict) -> str | None:
+    """What is wrong with one recorded array (see labkit.results.encode_array), or None: the
+    comparison does arithmetic on it, so anything but numbers of the shape it claims is refused
+    here, in words, rather than as a traceback from NumPy later."""
+    if not all(isinstance(n, int) and not isinstance(n, bool) and n >= 0 for n in value["shape"]):
+        return f"has a shape that is not a list of sizes: {value['shape']!r}"
+    if "data" in value:
+        data = _numbers(value["data"])
+        if data is None:
+            return "has data that is not a rectangular array of numbers"
+        # Complex values are kept as (real, imaginary) pairs: one more axis of 2.
+        if list(data.shape) not in (value["shape"], [*value["shape"], 2]):
+            return f"has data of shape {list(data.shape)} but says shape {value['shape']}"
+        return None
+    summary = value["summary"]
+    if missing := SUMMARY - summary.keys():
+        return f"has a summary without {', '.join(sorted(missing))}"
+    for stat in sorted(SUMMARY - {"sample", "sample_index"}):
+        if _numbers(summary[stat]) is None or _numbers(summary[stat]).ndim:
+            return f"has a summary whose {stat} is not a number"
+    sample, index = _numbers(summary["sample"]), _numbers(summary["sample_index"])
+    if sample is None or index is None or sample.ndim != 1 or sample.shape != index.shape:
+        return "has a summary whose sample and sample_index are not two lists of numbers of one length"
+    return None
+
+
+def _numbers(data) -> np.ndarray | None:
+    """``data`` (JSON: numbers, lists of them) as a float64 array, or None when it is not one:
+    strings, objects, null, or lists of unequal lengths."""
+    def numeric(x) -> bool:
+        return isinstance(x, int | float) or isinstance(x, list) and all(numeric(y) for y in x)
+
+    if not numeric(data):
+        return None
+    try:
+        return np.asarray(data, dtype=np.float64)
+    except ValueError:  # ragged
+        return None
 
 
 def load_all(sources: Sequence[Source], labels: Sequence[str] | None = None) -> list[Run]:
