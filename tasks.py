@@ -145,14 +145,15 @@ def shell(c, backend=None):
     containers.shell(containers.Engine.from_config(c.config), backend or c.config.jaxlab.backend)
 
 
-@task(help={"backend": HELP_BACKEND, "pytest_args": "extra arguments for pytest, e.g. '-k vmap -x'"})
+@task(help={"backend": HELP_BACKEND, "pytest_args": "extra arguments for pytest, e.g. '-k vmap -x'; paths in them "
+                                                    "are relative to the checkout"})
 @clear_errors
 def test(c, backend=None, pytest_args=""):
     """Run the whole test suite: consistency checks, runner tests, every notebook in smoke mode."""
     import shlex
     import threading
 
-    from labkit import get_backend, processes
+    from labkit import get_backend, paths, processes
 
     backend = get_backend(backend or c.config.jaxlab.backend).name
     try:
@@ -161,7 +162,9 @@ def test(c, backend=None, pytest_args=""):
         raise UsageError(f"--pytest-args {pytest_args!r}: {err}") from None
     # An argument list, never a shell line: nothing given here is run by a shell. However the task
     # ends (Ctrl-C, SIGTERM), pytest and what it started are stopped with it.
-    proc = processes.start([sys.executable, "-m", "pytest", "--backend", backend, *extra])
+    # From the checkout, wherever invoke was typed (lab/, a folder outside with -r): pytest finds
+    # its configuration, its test paths and the lab's plugin only there.
+    proc = processes.start([sys.executable, "-m", "pytest", "--backend", backend, *extra], cwd=paths.ROOT)
     processes.wait(proc, None, threading.Event())
     if proc.returncode:
         raise Exit(code=proc.returncode)

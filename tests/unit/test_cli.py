@@ -47,3 +47,17 @@ def test_notebooks_task_lists_every_notebook_and_its_parameters():
     for nb in paths.notebook_paths():
         assert nb.stem in result.stdout
     assert "-p seed=" in result.stdout
+
+
+def test_invoke_test_collects_the_same_tests_wherever_it_is_typed(tmp_path):
+    """From the checkout, from lab/ below it, and from outside it with -r: one suite, not whatever
+    pytest would find under the folder invoke was typed in."""
+    def collected(cwd, *where: str) -> str:
+        done = invoke(*where, "test", "--pytest-args", "--collect-only -q -p no:cacheprovider", cwd=cwd)
+        assert done.returncode == 0, done.stdout[-2000:] + done.stderr
+        return done.stdout.strip().splitlines()[-1].split(" in ")[0]  # "750/857 tests collected (...)"
+
+    from_checkout = collected(paths.ROOT)
+    assert " tests collected" in from_checkout
+    assert collected(paths.NOTEBOOKS) == from_checkout
+    assert collected(tmp_path, "-r", str(paths.ROOT)) == from_checkout
