@@ -123,9 +123,10 @@ def build(c, backend=None, lock=None):
 @task(iterable=["reset"], help={
     "backend": HELP_BACKEND, "port": "port on 127.0.0.1 (default 8888)",
     "work": "the learner's notebooks, kept on this machine (default: ./work, seeded with the handouts)",
-    "reset": "put this handout back into the work folder (yours is kept as .bak); repeatable"})
+    "reset": "put this handout back into the work folder (yours is kept as .bak); repeatable",
+    "anywhere": "let --work be outside your home folder and the checkout (never a system folder)"})
 @clear_errors
-def jupyter(c, backend=None, port="8888", work=None, reset=None):
+def jupyter(c, backend=None, port="8888", work=None, reset=None, anywhere=False):
     """JupyterLab in the backend's image on 127.0.0.1, token required, on your work folder; prints the URL."""
     from labkit import containers
 
@@ -133,7 +134,7 @@ def jupyter(c, backend=None, port="8888", work=None, reset=None):
     if port > 65535:
         raise UsageError(f"--port {port}: give a port number, 1 to 65535")
     containers.jupyter(containers.Engine.from_config(c.config), backend or c.config.jaxlab.backend, port,
-                       Path(work) if work else None, reset or [])
+                       Path(work) if work else None, reset or [], anywhere=anywhere)
 
 
 @task(help={"backend": HELP_BACKEND})

@@ -54,7 +54,8 @@ def start_jupyter(port: int, token: str, work: Path) -> subprocess.Popen:
     """``invoke jupyter`` on ``work``, once it has printed its URL (so the server answers)."""
     import select
 
-    proc = subprocess.Popen([sys.executable, "-m", "invoke", "jupyter", "--port", str(port), "--work", str(work)],
+    proc = subprocess.Popen([sys.executable, "-m", "invoke", "jupyter", "--port", str(port), "--work", str(work),
+                             "--anywhere"],
                             cwd=paths.ROOT, env=dict(os.environ, JUPYTER_TOKEN=token), stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)
     deadline, line = time.monotonic() + 300, ""

@@ -338,10 +338,11 @@ JUPYTER_START_SECONDS = 120
 
 
 def jupyter(engine: Engine, backend_name: str, port: int = 8888, work: Path | None = None,
-            reset: list[str] | tuple[str, ...] = ()) -> None:
+            reset: list[str] | tuple[str, ...] = (), anywhere: bool = False) -> None:
     """JupyterLab in the image, published on 127.0.0.1 only, with a token, on the learner's
     workspace ``work`` (default ./work): a host folder that survives the container, seeded with
     the handouts on first start. ``reset`` puts those handouts back (the learner's copies kept).
+    ``work`` lies in the home folder or the checkout unless ``anywhere``.
     The URL is printed once the server answers; the container is stopped when this ends."""
     import secrets
 
@@ -350,7 +351,7 @@ def jupyter(engine: Engine, backend_name: str, port: int = 8888, work: Path | No
     backend = get_backend(backend_name)
     # The folder first: a refusal says what is wrong with it before any engine is asked, and
     # nothing is created for a request that is refused.
-    work = outdir.writable_folder(work or paths.ROOT / "work", "--work", "give a folder for the learner's notebooks")
+    work = outdir.learner_folder(work or paths.ROOT / "work", "--work", anywhere)
     if ":" in str(work):  # the engine's -v splits at colons: it would mount something else
         raise UsageError(f"--work {work}: a colon in the path cannot be mounted; give a folder without one")
     for name in reset:  # the handouts bear the notebooks' names

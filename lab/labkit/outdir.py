@@ -51,8 +51,11 @@ def protected() -> dict[Path, str]:
 
 
 # The system's own folders, and the home folder's secrets: nothing the lab writes goes inside them
-# (as root, a workspace there would be lent to the image's user).
-SYSTEM = ("/etc", "/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/boot", "/dev", "/sys")
+# (as root, a workspace there would be lent to the image's user). Root's home is one of them for
+# everyone but root, whose home, like anyone's, is where the lab may write.
+SYSTEM = ("/etc", "/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/boot", "/dev", "/sys", "/proc", "/run",
+          "/var", "/srv", "/root")
+SCRATCH = ("/var/tmp",)  # inside SYSTEM, but meant for anyone's files
 SECRETS = (".ssh", ".gnupg")
 
 
@@ -65,12 +68,25 @@ def writable_folder(path: Path, flag: str, advice: str) -> Path:
     for folder, what in protected().items():
         if folder.is_relative_to(path):
             raise UsageError(f"{flag} {path} is or contains {what}; {advice}")
-    inside = [Path(f) for f in SYSTEM] + [Path.home().resolve() / s for s in SECRETS]
-    if any(path.is_relative_to(folder) for folder in inside):
+    home = Path.home().resolve()
+    secret = any(path.is_relative_to(home / s) for s in SECRETS)
+    ours = any(path.is_relative_to(folder) for folder in (home, paths.ROOT.resolve(), *map(Path, SCRATCH)))
+    if secret or not ours and any(path.is_relative_to(folder) for folder in SYSTEM):
         raise UsageError(f"{flag} {path} is in a system folder or among a home folder's secrets; {advice}")
     if path.exists() and not path.is_dir():
         raise UsageError(f"{flag} {path} is a file, not a folder; {advice}")
     return path
+
+
+def learner_folder(path: Path, flag: str, anywhere: bool) -> Path:
+    """``path`` resolved, as a learner's workspace: a :func:`writable_folder` in the user's home
+    or the checkout, or (``anywhere``, said on purpose) elsewhere. A workspace is lent to the
+    image's user for the session, so a shared folder is never taken by a slip of the keyboard."""
+    folder = writable_folder(path, flag, "give a folder for the learner's notebooks")
+    if not anywhere and not any(folder.is_relative_to(p) for p in (Path.home().resolve(), paths.ROOT.resolve())):
+        raise UsageError(f"{flag} {folder} is outside your home folder and the checkout; give a folder there, "
+                         f"or add --anywhere to use this one on purpose")
+    return folder
 
 
 def owned_folder(path: Path, marker: str, flag: str, writer: str) -> Path:

@@ -18,8 +18,8 @@ def snapshot(folder: Path) -> dict[str, bytes]:
     return {p.name: p.read_bytes() for p in sorted(folder.iterdir()) if p.is_file()}
 
 
-def refused(*args: str, task: str = "handouts") -> str:
-    done = invoke(task, *args)
+def refused(*args: str, task: str = "handouts", **kwargs) -> str:
+    done = invoke(task, *args, **kwargs)
     assert done.returncode == 2, done.stdout + done.stderr
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1 and "Traceback" not in done.stderr, done.stderr
@@ -118,14 +118,40 @@ def test_a_workspace_in_a_system_folder_or_among_secrets_is_refused_before_any_e
     assert "is in a system folder or among a home folder's secrets" in line
 
 
+def as_user(tmp_path) -> dict:
+    """The environment of a user whose home is a folder of the test's own (not root's /root)."""
+    (tmp_path / "home").mkdir(exist_ok=True)
+    return dict(os.environ, HOME=str(tmp_path / "home"))
+
+
+@pytest.mark.parametrize("work", ["/var/lib/jaxlab-work", "/root/work", "/run/work", "/proc/work"])
+def test_a_workspace_in_the_systems_other_folders_is_refused_even_anywhere(tmp_path, work):
+    line = refused("--work", work, "--anywhere", task="jupyter", env=as_user(tmp_path))
+    assert "is in a system folder" in line
+    assert not Path(work).exists()
+
+
+def test_a_workspace_outside_home_and_the_checkout_needs_anywhere(tmp_path):
+    env, work = as_user(tmp_path), tmp_path / "shared" / "work"
+    line = refused("--work", str(work), task="jupyter", env=env)
+    assert "is outside your home folder and the checkout" in line and "--anywhere" in line
+    # Said on purpose, or in the home folder, the folder passes; the next check (a made-up
+    # handout to reset) then stops the command before any engine is asked.
+    for args in (["--work", str(work), "--anywhere"], ["--work", str(tmp_path / "home" / "work")],
+                 ["--work", "/var/tmp/jaxlab-test-work", "--anywhere"]):
+        assert "--reset 'nosuch': no such handout" in refused(*args, "--reset", "nosuch", task="jupyter", env=env)
+    assert not work.exists() and not (tmp_path / "home" / "work").exists()
+
+
 def test_a_refused_reset_creates_no_workspace(tmp_path):
     assert "--reset 'nosuch': no such handout" in refused("--work", str(tmp_path / "new"), "--reset", "nosuch",
-                                                          task="jupyter")
+                                                          "--anywhere", task="jupyter")
     assert not (tmp_path / "new").exists()
 
 
 def test_a_workspace_with_a_colon_is_refused_not_mounted_as_something_else(tmp_path):
-    assert "a colon in the path cannot be mounted" in refused("--work", str(tmp_path / "a:b"), task="jupyter")
+    assert "a colon in the path cannot be mounted" in refused("--work", str(tmp_path / "a:b"), "--anywhere",
+                                                              task="jupyter")
     assert not (tmp_path / "a:b").exists()
 
 
