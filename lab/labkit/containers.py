@@ -65,10 +65,16 @@ class Engine:
     def is_podman(self) -> bool:
         return Path(self.command).name.startswith("podman")
 
-    def require(self) -> None:
+    def require(self, instead: str = "") -> None:
+        """A one-line refusal unless the engine answers. ``instead`` is what the command could do
+        without one (``lab`` runs in this Python: :data:`LOCAL`); most commands have nothing."""
         if not self.answers():
-            raise UsageError(f"no container engine answers ({self.command!r}); start one, or run in this "
-                             f"Python with --runtime local")
+            raise UsageError(f"no container engine answers ({self.command!r}); start one, or name another with "
+                             f"INVOKE_JAXLAB_ENGINE{instead}")
+
+
+# What `invoke lab` can do where the image cannot run: the same lab in this Python.
+LOCAL = ", or run in this Python with --runtime local"
 
 
 def tags(backend: Backend) -> list[str]:
@@ -172,20 +178,20 @@ def container_args(engine: Engine, backend: Backend) -> list[str]:
     return args
 
 
-def require_gpu_runtime(engine: Engine) -> None:
+def require_gpu_runtime(engine: Engine, instead: str = "") -> None:
     if engine.is_podman:
         specs = [f for d in CDI_DIRS if d.is_dir() for f in d.iterdir() if f.suffix in (".yaml", ".yml", ".json")]
         if not any("nvidia.com/gpu" in f.read_text(errors="replace") for f in specs if f.is_file()):
             raise UsageError("backend 'cuda' with podman needs a CDI spec for the NVIDIA GPUs, but "
                              f"{' and '.join(map(str, CDI_DIRS))} have none; run 'sudo nvidia-ctk cdi generate "
-                             "--output=/etc/cdi/nvidia.yaml', or use --runtime local")
+                             f"--output=/etc/cdi/nvidia.yaml'{instead}")
         return
     done = subprocess.run([engine.command, "info", "--format", "{{json .Runtimes}}"],
                           capture_output=True, text=True, timeout=30)
     hooks = any(shutil.which(t) for t in ("nvidia-container-runtime-hook", "nvidia-ctk"))
     if "nvidia" not in done.stdout and not hooks:
         raise UsageError("backend 'cuda' needs the NVIDIA container toolkit, but the engine has no nvidia "
-                         "runtime; install nvidia-container-toolkit, or use --runtime local")
+                         f"runtime; install nvidia-container-toolkit{instead}")
 
 
 def run_command(engine: Engine, backend: Backend, inner: list[str], mounts: list[tuple[Path, str]] = (),
@@ -205,13 +211,13 @@ def as_invoking_user() -> list[str]:
     return ["--user", f"{os.getuid()}:{os.getgid()}", "-e", "HOME=/tmp"]
 
 
-def check_backend(engine: Engine, backend: Backend) -> None:
+def check_backend(engine: Engine, backend: Backend, instead: str = "") -> None:
     """The host must have the device (the container only sees what the host has) and, for
-    GPUs, the engine must be able to pass it through."""
+    GPUs, the engine must be able to pass it through. ``instead``: see :meth:`Engine.require`."""
     require_device(backend)
-    engine.require()
+    engine.require(instead)
     if backend.container_runtime == "nvidia":
-        require_gpu_runtime(engine)
+        require_gpu_runtime(engine, instead)
 
 
 NOTEBOOK_MOUNTS = "/mnt/notebooks"  # where notebooks from outside the lab appear in the container
@@ -248,7 +254,7 @@ def run_lab(engine: Engine, backend_name: str, notebooks: list[str], given: dict
     it; the run lands in the host's ``out`` (default out/<backend>/) by the same rules as a local
     run. Returns the exit code."""
     backend = get_backend(backend_name)
-    check_backend(engine, backend)
+    check_backend(engine, backend, LOCAL)
     ensure_image(engine, backend)
     selected, mounts = notebook_args(notebooks)
     inner = ["invoke", "lab", "--runtime", "local", "--backend", backend.name,

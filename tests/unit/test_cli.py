@@ -3,6 +3,7 @@ line, and JAX never falls back to the CPU (the other bad input: tests/unit/test_
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 
@@ -61,3 +62,19 @@ def test_invoke_test_collects_the_same_tests_wherever_it_is_typed(tmp_path):
     assert " tests collected" in from_checkout
     assert collected(paths.NOTEBOOKS) == from_checkout
     assert collected(tmp_path, "-r", str(paths.ROOT)) == from_checkout
+
+
+@pytest.mark.parametrize("args", [
+    ["lab", "--runtime", "docker", "-n", "01"], ["jupyter"], ["shell"], ["build"], ["bundle", "--out", "{tmp}/kit"],
+    ["bench", "--what", "images"],
+], ids=lambda a: a[0])
+def test_without_an_engine_each_command_says_so_in_one_line_and_offers_only_what_it_has(tmp_path, args):
+    """Only `lab` can run without the image (in this Python, --runtime local); the message of
+    every other command must not send the user to a flag it does not take."""
+    env = dict(os.environ, INVOKE_JAXLAB_ENGINE=str(tmp_path / "no-such-engine"), HOME=str(tmp_path))
+    done = invoke(*[a.format(tmp=tmp_path) for a in args], env=env)
+    assert done.returncode == 2, done.stderr
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and "no container engine answers" in lines[0], done.stderr
+    assert ("--runtime local" in lines[0]) == (args[0] == "lab")
+    assert not (tmp_path / "kit").exists()
