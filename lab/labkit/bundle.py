@@ -158,6 +158,12 @@ def verify(folder: Path) -> int:
     """Every file listed in SHA256SUMS is there with its checksum, and nothing else is; else a
     UsageError naming the file. The number of files checked."""
     listed = read_sums(folder)
+    # A bundle holds plain files only: a link would have the file behind it checked, and then
+    # loaded or installed, from wherever it points.
+    if linked := [name for name in listed if _through_a_link(folder, name)]:
+        more = f" (and {len(linked) - 1} more)" if len(linked) > 1 else ""
+        raise UsageError(f"bundle {folder}: {linked[0]} is or lies behind a symbolic link{more}; a bundle holds "
+                         f"only its own files: copy the folder again, without links")
     if missing := [name for name in listed if not (folder / name).is_file()]:
         more = f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""
         raise UsageError(f"bundle {folder}: {missing[0]} is missing{more}; copy the whole folder again")
@@ -172,6 +178,16 @@ def verify(folder: Path) -> int:
         more = f" (and {len(bad) - 1} more)" if len(bad) > 1 else ""
         raise UsageError(f"bundle {folder}: {bad[0]} does not match its checksum in {SUMS}{more}; copy it again")
     return len(listed)
+
+
+def _through_a_link(folder: Path, name: str) -> bool:
+    """Whether ``name`` (a path relative to ``folder``) or a folder on the way to it is a link."""
+    path = folder
+    for part in name.split("/"):
+        path = path / part
+        if path.is_symlink():
+            return True
+    return False
 
 
 # --- making a bundle
