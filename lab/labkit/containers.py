@@ -21,7 +21,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import outdir, paths, pins, signals
+from . import outdir, paths, pins, processes, signals
 from .backends import Backend, get_backend, require_device
 from .environment import lab_revision
 from .errors import LabError, UsageError
@@ -315,9 +315,11 @@ def container_name(backend: Backend) -> str:
 
 def run_attached(engine: Engine, cmd: list[str], env: dict | None = None) -> int:
     """Run a container in the foreground; however this process ends (Ctrl-C, SIGTERM, SIGHUP, an
-    error), the container is stopped before it returns. ``cmd`` names the container (--name)."""
+    error), the container is stopped before it returns. ``cmd`` names the container (--name).
+    Should this process be killed outright, the engine's client gets SIGTERM, which it passes
+    on to the container's lab (see :func:`processes.with_parent`)."""
     name = cmd[cmd.index("--name") + 1]
-    proc = subprocess.Popen(cmd, env=env)
+    proc = subprocess.Popen(cmd, env=env, preexec_fn=processes.with_parent())
     try:
         return proc.wait()
     except BaseException:

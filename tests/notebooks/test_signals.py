@@ -1,6 +1,6 @@
 """Every way a run can end stops every child: Ctrl-C, SIGTERM and SIGHUP, in the notebook phase
 and in the checks phase, leave no worker, kernel or pytest behind, no staging folder, and the
-previous run as it was."""
+previous run as it was. Even a kill -9, which runs no clean-up, leaves no process for long."""
 
 from __future__ import annotations
 
@@ -103,3 +103,28 @@ def test_three_quick_ctrl_cs_still_stop_everything(tmp_path):
     proc = lab(out, "--no-checks", "-n", str(FIXTURES / "03_sleepy.ipynb"), "-n", str(FIXTURES / "01_ok.ipynb"))
     tree = wait_for_child(proc, "ipykernel")
     stop_and_check(proc, tree, signal.SIGINT, tmp_path, out, times=3)
+
+
+@pytest.mark.parametrize("phase", ["notebooks", "checks"])
+def test_kill_9_of_invoke_leaves_no_worker_kernel_or_pytest_behind(tmp_path, phase):
+    """Nothing in invoke runs after SIGKILL: its children must notice on their own, so a GPU or
+    TPU is not held by an orphaned kernel until its notebook ends."""
+    out = tmp_path / "out"
+    if phase == "notebooks":
+        proc = lab(out, "--no-checks", "-n", str(FIXTURES / "03_sleepy.ipynb"), "-n", str(FIXTURES / "01_ok.ipynb"))
+        tree = wait_for_child(proc, "ipykernel")
+    else:
+        proc = lab(out, "-n", str(FIXTURES / "01_ok.ipynb"))
+        tree = wait_for_child(proc, "labkit.consistency.plugin", timeout=180)
+    proc.kill()
+    proc.communicate(timeout=30)
+    deadline = time.monotonic() + 20
+    while alive(tree) and time.monotonic() < deadline:
+        time.sleep(0.3)
+    left = alive(tree)
+    for p in tree:  # never leave one to the next test
+        try:
+            p.kill()
+        except psutil.NoSuchProcess:
+            pass
+    assert left == []
