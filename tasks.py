@@ -181,11 +181,12 @@ def test(c, backend=None, pytest_args=""):
 def bench(c, backend=None, smoke=False, jobs=None, what="notebooks", baseline=None, repeat=1):
     """Rerunnable figures: the notebook phase against papermill's CLI one by one; image sizes and times."""
     from labkit import bench as bench_mod
-    from labkit import containers
+    from labkit import containers, outdir
 
-    if what not in ("notebooks", "lab", "images", "all"):
-        raise UsageError(f"unknown --what {what!r}; valid: notebooks, lab, images, all")
+    if what not in (*bench_mod.FIGURES, "all"):
+        raise UsageError(f"unknown --what {what!r}; valid: {', '.join(bench_mod.FIGURES)}, all")
     jobs = number(jobs, "--jobs")
+    outdir.own_files([bench_mod.figures_file(w) for w in bench_mod.FIGURES if what in (w, "all")], "invoke bench")
     if what in ("notebooks", "all"):
         bench_mod.notebook_phase(backend or c.config.jaxlab.backend, smoke=smoke, jobs=jobs)
     if what in ("lab", "all"):

@@ -19,6 +19,13 @@ from . import paths, processes, runner
 from .errors import LabError
 from .results import write_json
 
+# What each kind of benchmark writes its figures to, under out/bench/.
+FIGURES = {"notebooks": "notebook_phase.json", "lab": "whole_lab.json", "images": "images.json"}
+
+
+def figures_file(what: str) -> Path:
+    return paths.OUT / "bench" / FIGURES[what]
+
 
 def sequential_papermill(plan: runner.Plan, workdir: Path) -> float:
     """Seconds to execute the plan's notebooks one after another with papermill's CLI."""
@@ -63,7 +70,7 @@ def notebook_phase(backend: str = "cpu", smoke: bool = False, jobs: int | None =
     console.print(table)
     if failed:
         console.print(f"[red]notebooks failed in the lab runner: {', '.join(failed)}[/]")
-    write_json(paths.OUT / "bench" / "notebook_phase.json", figures)
+    write_json(figures_file("notebooks"), figures)
     return figures
 
 
@@ -131,7 +138,7 @@ def whole_lab(backend: str = "cpu", smoke: bool = False, jobs: int | None = None
     console.print(table)
     if figures["failed"]:
         console.print(f"[red]the lab failed from: {', '.join(figures['failed'])}[/]")
-    write_json(paths.OUT / "bench" / "whole_lab.json", figures)
+    write_json(figures_file("lab"), figures)
     return figures
 
 
@@ -224,5 +231,5 @@ def images(engine) -> dict:
     table.add_row("lab, docker runtime", f"{figures['lab_docker_s']} s", "")
     table.add_row("docker / local", f"{figures['docker_over_local']}x", "≤ 1.3x")
     console.print(table)
-    write_json(paths.OUT / "bench" / "images.json", figures)
+    write_json(figures_file("images"), figures)
     return figures

@@ -30,7 +30,7 @@ import tomllib
 from datetime import UTC, datetime
 from pathlib import Path
 
-from . import paths
+from . import outdir, paths
 from .backends import BACKENDS
 from .errors import LabError, UsageError
 
@@ -127,7 +127,7 @@ def compile_lock(lock: str, target: Path, cutoff: str) -> Path:
         # uv writes absolute paths of the inputs into "# via" comments; keep the lock machine-independent.
         text = fresh.read_text().replace(str(paths.ROOT) + "/", "")
     head = HEADER + PINS_LINE.format(digest=pins_digest(lock), extras=", ".join(extras(lock)))
-    target.write_text(head + CUTOFF_LINE.format(cutoff=cutoff) + text)
+    outdir.replace_file(target, (head + CUTOFF_LINE.format(cutoff=cutoff) + text).encode())
     return target
 
 
@@ -141,8 +141,9 @@ def generate(names: list[str] | None = None, cutoff: str | None = None) -> list[
         cutoff = recorded_cutoff()
     elif set(names) != set(lock_names()):
         raise UsageError("all the locks share one cut-off: move it for all of them (leave out --name)")
+    targets = outdir.own_files([LOCKS / f"{name}.txt" for name in names], "invoke lock")
     LOCKS.mkdir(parents=True, exist_ok=True)
-    return [compile_lock(name, LOCKS / f"{name}.txt", cutoff) for name in names]
+    return [compile_lock(name, target, cutoff) for name, target in zip(names, targets, strict=True)]
 
 
 def pip_platform_args() -> list[str]:

@@ -121,6 +121,17 @@ def fill(folder: Path, marker: str, files: dict[Path, bytes], flag: str) -> list
     return list(files)
 
 
+def own_files(files: list[Path], writer: str) -> list[Path]:
+    """The files ``writer`` will write in its own place (the references, the locks, the bench's
+    figures), checked before any work: one that stands there as a symbolic link or a folder is
+    someone's, and stops the command in one line rather than after an hour of work."""
+    for dest in files:
+        if dest.is_symlink() or dest.exists() and not dest.is_file():
+            raise UsageError(f"{writer} would replace {dest}, which is a symbolic link or not a file; move it "
+                             f"away, then run {writer} again")
+    return files
+
+
 def replace_file(dest: Path, data: bytes) -> None:
     """Write ``dest`` whole or not at all, never through a symbolic link that stands there."""
     if dest.is_symlink() or dest.exists() and not dest.is_file():

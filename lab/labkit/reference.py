@@ -10,11 +10,12 @@ refused by the comparison.
 from __future__ import annotations
 
 import json
+import re
 import tempfile
 from pathlib import Path
 
-from . import paths, runner
-from .errors import LabError
+from . import outdir, paths, runner
+from .errors import LabError, UsageError
 from .results import write_json
 
 # name suffix -> the parameters that run is made with, exactly as ``-p`` gives them.
@@ -34,6 +35,10 @@ def regenerate(backend: str = "cpu", name: str | None = None, target: Path = pat
     Both runs must pass; nothing is written otherwise, so a reference is never half updated.
     """
     name = name or backend
+    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]*", name):
+        raise UsageError(f"--name {name!r}: give a file name (letters, digits, '.', '_', '-'), not a path; the "
+                         f"references are kept in {target}")
+    dests = outdir.own_files([Path(target) / f"{name}{suffix}.json" for suffix in VARIANTS], "invoke reference")
     found = {}
     with tempfile.TemporaryDirectory(prefix="jaxlab-reference-") as tmp:
         for suffix, given in VARIANTS.items():
@@ -44,9 +49,6 @@ def regenerate(backend: str = "cpu", name: str | None = None, target: Path = pat
                 raise LabError(f"the {backend} lab failed with {given or 'default parameters'}, so no "
                                f"reference was written: {failed}")
             found[suffix] = json.loads((out / "results.json").read_text())
-    written = []
-    for suffix, results in found.items():
-        dest = Path(target) / f"{name}{suffix}.json"
+    for dest, results in zip(dests, found.values(), strict=True):
         write_json(dest, results)
-        written.append(dest)
-    return written
+    return dests

@@ -25,7 +25,6 @@ import hashlib
 import json
 import math
 import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -77,14 +76,11 @@ def encode_array(x) -> dict:
 
 
 def write_json(path: Path, data: dict) -> None:
-    """Write atomically: a reader never sees half a file."""
+    """Write whole or not at all (a reader never sees half a file), never through a link."""
+    from .outdir import replace_file
+
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    with os.fdopen(fd, "w") as fh:
-        json.dump(data, fh, indent=1, sort_keys=True)
-        fh.write("\n")
-    os.chmod(tmp, 0o644)  # mkstemp makes it private; results are for everyone who can read out/
-    os.replace(tmp, path)
+    replace_file(path, (json.dumps(data, indent=1, sort_keys=True) + "\n").encode())
 
 
 class Recorder:

@@ -167,9 +167,19 @@ WRITERS = {
     "jupyter": ["--work"],
 }
 FOLDER_FLAGS = {"out", "work"}
+# Every command that writes files of its own in a place of its own under the checkout (the file,
+# relative to it, and how to ask for it). Each checks them before any work.
+OWN_PLACE = {
+    "reference": (["--name", "guarded"], "tests/reference/guarded.json"),
+    "lock": (["--cutoff", "2026-11-26"], "docker/locks/cpu.txt"),
+    "bench": (["--what", "notebooks"], "out/bench/notebook_phase.json"),
+}
+# And the commands that write no file on this machine (build and shell leave it to the engine).
+NO_FILES = {"build", "notebooks", "shell", "test"}
 
 
-def test_every_command_that_writes_into_a_named_folder_is_listed():
+def test_every_command_is_listed_by_what_it_writes():
+    """A new command fails here until it is put in one of the lists, and so under their tests."""
     import inspect
 
     import tasks
@@ -177,6 +187,29 @@ def test_every_command_that_writes_into_a_named_folder_is_listed():
     writers = {name for name, task in tasks.ns.tasks.items()
                if FOLDER_FLAGS & set(inspect.signature(task.body).parameters)}
     assert writers == set(WRITERS)
+    assert set(tasks.ns.tasks) == set(WRITERS) | set(OWN_PLACE) | NO_FILES
+    assert not (set(WRITERS) | NO_FILES) & set(OWN_PLACE) and not set(WRITERS) & NO_FILES
+
+
+@pytest.mark.parametrize("task", sorted(OWN_PLACE))
+def test_a_command_refuses_to_write_its_own_file_through_a_link_before_any_work(tmp_path, task):
+    """In a lab root of the test's own (JAXLAB_ROOT): the file the command would write is a link
+    to someone's file. The refusal comes at once (no lab run, no resolver), and the file behind
+    the link keeps its bytes."""
+    args, file = OWN_PLACE[task]
+    root, elsewhere = tmp_path / "root", tmp_path / "mine.json"
+    elsewhere.write_text("mine")
+    (root / file).parent.mkdir(parents=True)
+    (root / file).symlink_to(elsewhere)
+    line = refused(*args, task=task, env=dict(os.environ, JAXLAB_ROOT=str(root)), timeout=60)
+    assert f"would replace {root / file}, which is a symbolic link or not a file" in line
+    assert elsewhere.read_text() == "mine" and (root / file).is_symlink()
+
+
+@pytest.mark.parametrize("name", ["../../elsewhere", "{tmp}/elsewhere", ".hidden"])
+def test_a_reference_name_is_a_file_name_not_a_path(tmp_path, name):
+    line = refused("--name", name.format(tmp=tmp_path), task="reference", timeout=60)
+    assert "give a file name" in line
 
 
 @pytest.mark.parametrize("task", sorted(WRITERS))
