@@ -12,6 +12,7 @@ import ml_dtypes  # noqa: F401  (registers bfloat16 with NumPy, so results can n
 import numpy as np
 
 from .backends import BACKENDS
+from .errors import LabError
 
 # dtype name -> (atol, rtol), as in jax/_src/public_test_util.py.
 DEFAULT = {
@@ -29,6 +30,10 @@ DEFAULT = {
     "complex64": (1e-6, 1e-6),
     "complex128": (1e-15, 1e-15),
 }
+
+
+class NoTolerance(LabError):
+    """A dtype the tolerance table does not hold: one line that names it and the ones it does."""
 
 
 @dataclass(frozen=True)
@@ -57,8 +62,11 @@ DEFAULT_ACCUMULATION_FACTOR = 100.0
 
 
 def tolerance(dtype, backend: str | None = None, accumulates: bool = False) -> tuple[float, float]:
-    """(atol, rtol) for comparing arrays of ``dtype`` computed on ``backend``."""
+    """(atol, rtol) for comparing arrays of ``dtype`` computed on ``backend``; a :class:`NoTolerance`
+    for a dtype the table does not hold (float128, a string): no bound is guessed."""
     name = np.dtype(dtype).name
+    if name not in DEFAULT:
+        raise NoTolerance(f"the lab has no tolerance for {name} values; it has one for {', '.join(DEFAULT)}")
     atol, rtol = DEFAULT[name]
     if exc := allowance(name, backend):  # the exception replaces the default (a test keeps it looser)
         atol, rtol = exc.atol, exc.rtol

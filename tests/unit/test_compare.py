@@ -397,3 +397,21 @@ def test_compare_modules_import_each_other_one_way_only():
 
     for module in imports:
         reaches(module)
+
+
+@pytest.mark.parametrize("dtype", ["float128", "nosuch"])
+def test_a_dtype_without_a_tolerance_fails_its_row_and_nothing_else(tmp_path, dtype):
+    """Both runs say the same dtype, which the table has no bound for: that value is one failing
+    row that names it; no bound is guessed and the comparison still reads every other value."""
+    base, other = make_results(), make_results()
+    for run in (base, other):
+        run["notebooks"][NB]["values"]["y"]["dtype"] = dtype
+    comparison = run_pair(tmp_path, base, other)
+    assert comparison.failures == [f"{NB}/y: dtype {dtype} has no bound in the tolerance table (labkit/tolerance.py)"]
+
+
+def test_the_tolerance_of_an_unknown_dtype_is_one_line_naming_it():
+    with pytest.raises(tolerance.NoTolerance) as refused:
+        tolerance.tolerance(np.longdouble)
+    message = str(refused.value)
+    assert message.startswith("the lab has no tolerance for float128 values") and "\n" not in message

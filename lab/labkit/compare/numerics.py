@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..tolerance import Bound, between
+from ..tolerance import Bound, NoTolerance, between
 from .model import Row, Run
 
 
@@ -91,7 +91,7 @@ def compare_value(expected: dict, actual: dict, backends, row: Row) -> Row:
                         f"notebook source marks a value one way")
     try:
         row.bound = between(expected["dtype"], backends, accumulates)
-    except (KeyError, TypeError):
+    except (NoTolerance, TypeError):  # TypeError: not a dtype NumPy knows at all
         return row.fail(f"dtype {expected['dtype']} has no bound in the tolerance table (labkit/tolerance.py)")
     if "data" in expected and "data" in actual:
         return _compare_data(expected["data"], actual["data"], row)
