@@ -77,3 +77,13 @@ def stop(proc: subprocess.Popen) -> int:
     finally:
         if proc.poll() is None:
             proc.kill()
+
+
+def read_only_mount(tmp_path: Path) -> Path:
+    """A read-only file system at ``tmp_path``/ro (unmount it with ``umount``)."""
+    mount = tmp_path / "ro"
+    mount.mkdir()
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "ro", "tmpfs", str(mount)], capture_output=True)
+    if done.returncode:
+        pytest.skip("mounting a read-only tmpfs needs root (CI runs as root)")
+    return mount

@@ -8,7 +8,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from helpers import FIXTURES, invoke
+from helpers import FIXTURES, invoke, read_only_mount
 
 from labkit import outdir, paths, results
 
@@ -66,15 +66,6 @@ def test_out_that_is_not_a_run_is_refused_and_left_as_it_was(tmp_path, target, e
     assert expected in line
     assert snapshot(watched) == before and snapshot(paths.NOTEBOOKS) == checkout
     assert not [p for p in out.parent.glob(f".{out.name}.*")]
-
-
-def read_only_mount(tmp_path: Path):
-    mount = tmp_path / "ro"
-    mount.mkdir()
-    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "ro", "tmpfs", str(mount)], capture_output=True)
-    if done.returncode:
-        pytest.skip("mounting a read-only tmpfs needs root (CI runs as root)")
-    return mount
 
 
 @pytest.mark.parametrize("where", ["proc", "read-only"])

@@ -6,10 +6,11 @@ exit 2, and nothing is written."""
 from __future__ import annotations
 
 import os
+import subprocess
 from pathlib import Path
 
 import pytest
-from helpers import invoke
+from helpers import invoke, read_only_mount
 
 from labkit import handouts, paths
 
@@ -72,10 +73,16 @@ def test_a_folder_that_is_a_symbolic_link_is_refused(tmp_path):
 @pytest.mark.parametrize("make", [
     lambda tmp: (tmp / "notes.txt").write_text("x") and tmp / "notes.txt",
     lambda tmp: Path("/proc/jaxlab-handouts"),
-], ids=["a-file", "proc"])
-def test_a_file_or_an_unwritable_place_is_one_line(tmp_path, make):
+    lambda tmp: read_only_mount(tmp) / "handouts",
+], ids=["a-file", "proc", "read-only"])
+@pytest.mark.parametrize("task", ["handouts", "compare"])
+def test_a_file_or_an_unwritable_place_is_one_line(tmp_path, make, task):
     target = make(tmp_path)
-    refused("--out", str(target))
+    try:
+        refused(*([SMOKE, SMOKE] if task == "compare" else []), "--out", str(target), task=task)
+    finally:
+        if target.parent.name == "ro":
+            subprocess.run(["umount", str(target.parent)], capture_output=True)
     if target.parent == tmp_path:
         assert target.read_text() == "x"
 
