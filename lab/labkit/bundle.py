@@ -84,12 +84,8 @@ def is_bundle(folder: Path) -> bool:
 
 def check_target(out: Path) -> Path:
     """``out`` resolved, or a UsageError saying why a bundle may not be written there."""
-    out = outdir.writable_folder(out, "--out", "give a new folder, such as out/bundle-<backend>, or an earlier "
-                                               "bundle's folder")
-    if out.is_dir() and not is_bundle(out) and any(out.iterdir()):
-        raise UsageError(f"--out {out} holds files that are not a bundle (it has no {MANIFEST}); give a new or "
-                         f"empty folder, or an earlier bundle's folder")
-    return out
+    return outdir.owned_folder(out, MANIFEST, "--out", "invoke bundle", owns=is_bundle,
+                               example=" (such as out/bundle-<backend>)")
 
 
 @contextmanager

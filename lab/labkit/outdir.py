@@ -89,15 +89,17 @@ def learner_folder(path: Path, flag: str, anywhere: bool) -> Path:
     return folder
 
 
-def owned_folder(path: Path, marker: str, flag: str, writer: str) -> Path:
+def owned_folder(path: Path, marker: str, flag: str, writer: str, owns=None, example: str = "") -> Path:
     """``path`` resolved, as a folder that ``writer`` may fill: a new or empty one, or one that it
-    filled before (it carries ``marker``). Never a protected folder (:func:`writable_folder`), a
-    file, a symbolic link, or a folder of someone else's files: for handouts and reports alike."""
-    advice = f"give a new or empty folder, or one that {writer} wrote"
+    filled before (``owns(folder)``, by default: it carries ``marker``). Never a protected folder
+    (:func:`writable_folder`), a file, a symbolic link, or a folder of someone else's files: the
+    one rule for runs, bundles, handouts and reports. ``example`` names a good folder."""
+    advice = f"give a new or empty folder{example}, or one that {writer} wrote"
     if Path(path).expanduser().is_symlink():
         raise UsageError(f"{flag} {path} is a symbolic link; {advice}")
     folder = writable_folder(path, flag, advice)
-    if folder.is_dir() and any(folder.iterdir()) and not (folder / marker).is_file():
+    owned = owns(folder) if owns else (folder / marker).is_file()
+    if folder.is_dir() and any(folder.iterdir()) and not owned:
         raise UsageError(f"{flag} {folder} holds files that {writer} did not write (it has no {marker}); {advice}")
     return folder
 
@@ -143,16 +145,12 @@ def replace_file(dest: Path, data: bytes) -> None:
 
 def check(out: Path) -> Path:
     """``out`` resolved, or a UsageError saying why a run may not be written there."""
-    out = writable_folder(out, "--out", "a run only replaces an earlier run: give a new folder, such as "
-                                        "out/<backend>, or an earlier run's folder")
-    if out.is_dir() and not is_run(out) and any(out.iterdir()):
-        runs = sorted(p.name for p in out.iterdir() if p.is_dir() and is_run(p))
-        if runs:
-            raise UsageError(f"--out {out} holds other runs ({', '.join(runs)}); give one run's folder, "
-                             f"such as {out / runs[0]}, or a new one")
-        raise UsageError(f"--out {out} holds files that are not a lab run (it has no {MARKER}); give a new or "
-                         f"empty folder, or an earlier run's folder")
-    return out
+    folder = writable_folder(out, "--out", "give a new folder, such as out/<backend>, or an earlier run's folder")
+    if folder.is_dir() and not is_run(folder) and (runs := sorted(p.name for p in folder.iterdir()
+                                                                 if p.is_dir() and is_run(p))):
+        raise UsageError(f"--out {folder} holds other runs ({', '.join(runs)}); give one run's folder, "
+                         f"such as {folder / runs[0]}, or a new one")
+    return owned_folder(out, MARKER, "--out", "invoke lab", owns=is_run, example=" (such as out/<backend>)")
 
 
 def _unwritable(out: Path, err: OSError) -> UsageError:

@@ -43,7 +43,7 @@ def one_line_error(result: subprocess.CompletedProcess) -> str:
     (["--load", "{tmp}", "--lock", "cpu"], "--lock is for making a bundle"),
     (["--load", "{tmp}/nowhere"], "no such folder"),
     (["--load", "{tmp}", "--no-image", "--no-install"], "has no SHA256SUMS: not a bundle"),
-    (["--out", "{tmp}"], "holds files that are not a bundle"),
+    (["--out", "{tmp}"], "holds files that invoke bundle did not write"),
     (["--out", str(paths.ROOT)], "is or contains the lab's checkout"),
     (["--backend", "cpu", "--lock", "cuda"], "backend 'cpu' has no lock 'cuda'"),
 ])
@@ -70,7 +70,7 @@ def test_only_an_earlier_bundle_or_an_empty_folder_is_replaced(tmp_path):
     (earlier / bundle.MANIFEST).write_text(json.dumps({"format": bundle.FORMAT}))
     (other / bundle.MANIFEST).write_text(json.dumps({"format": "something else"}))
     assert bundle.check_target(earlier) == earlier and bundle.check_target(empty) == empty
-    with pytest.raises(UsageError, match="not a bundle"):
+    with pytest.raises(UsageError, match="invoke bundle did not write"):
         bundle.check_target(other)
     assert bundle.default_out("cpu") == paths.OUT / "bundle-cpu"
 

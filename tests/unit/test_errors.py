@@ -49,7 +49,7 @@ def a_file(tmp_path: Path) -> Path:
 
 
 @pytest.mark.parametrize("target,expected", [
-    (user_folder, "holds files that are not a lab run"),
+    (user_folder, "holds files that invoke lab did not write"),
     (lambda _: paths.ROOT, "is or contains the lab's checkout"),
     (lambda _: paths.NOTEBOOKS, "is or contains the lab's notebooks"),
     (lambda _: paths.ROOT.parent, "is or contains the lab's checkout"),

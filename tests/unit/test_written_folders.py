@@ -225,3 +225,14 @@ def test_no_writer_takes_the_labs_notebooks_for_its_folder(task):
     line = refused(*WRITERS[task], str(paths.NOTEBOOKS), task=task)
     assert "is or contains the lab's notebooks" in line
     assert snapshot(paths.NOTEBOOKS) == before
+
+
+@pytest.mark.parametrize("task", sorted(t for t, args in WRITERS.items() if args[-1] == "--out"))
+def test_no_writer_follows_a_folder_that_is_a_symbolic_link(tmp_path, task):
+    """The same rule for every --out: the folder named is never a link, even to a folder the
+    command would otherwise take (here an empty one)."""
+    (tmp_path / "real").mkdir()
+    (tmp_path / "link").symlink_to(tmp_path / "real")
+    line = refused(*WRITERS[task], str(tmp_path / "link"), task=task)
+    assert f"--out {tmp_path / 'link'} is a symbolic link" in line
+    assert list((tmp_path / "real").iterdir()) == []
