@@ -233,7 +233,7 @@ def reference(c, backend=None, name=None):
 
 
 @task(help={
-    "name": "only this lock (cpu, cuda, cuda12, tpu); default all",
+    "name": f"only this lock ({', '.join(lock for b in BACKENDS.values() for lock in b.locks)}); default all",
     "refresh": "move the cut-off to now, taking the newest releases the pins allow (all locks)",
     "cutoff": "move the cut-off to this UTC date or time, e.g. 2026-11-26 or 2026-11-26T12:00:00Z (all locks)",
 })
@@ -253,6 +253,22 @@ def lock(c, name=None, refresh=False, cutoff=None):
     for path in locks.generate([name] if name else None, when):
         uploaded = locks.header(path.stem)["cutoff"]
         print(f"wrote {path.relative_to(locks.paths.ROOT)} (packages uploaded before {uploaded})")
+
+
+@task(help={"check": "change nothing: fail, naming them, if any of the files is behind the registry"})
+@clear_errors
+def sync(c, check=False):
+    """Write what docker/Dockerfile, compose.yaml and the README say of each backend, from lab/labkit/backends.py."""
+    from labkit import sync as sync_mod
+
+    if check:
+        if stale := sync_mod.stale():
+            raise LabError(f"{', '.join(str(p.relative_to(sync_mod.paths.ROOT)) for p in stale)} "
+                           f"{'is' if len(stale) == 1 else 'are'} behind lab/labkit/backends.py: run invoke sync")
+        print("in step with lab/labkit/backends.py")
+        return
+    for path in sync_mod.sync():
+        print(f"wrote {path.relative_to(sync_mod.paths.ROOT)}")
 
 
 @task(help={"out": "folder for the learner notebooks (default: handouts/)"})
@@ -302,7 +318,7 @@ def notebooks(c):
             print(f"  -p {name}={p['default']:<12} {p['type']:<5}  {p['help']}")
 
 
-ns = Collection(lab, test, bench, build, jupyter, shell, compare, reference, lock, handouts, bundle, notebooks)
+ns = Collection(lab, test, bench, build, jupyter, shell, compare, reference, lock, handouts, bundle, notebooks, sync)
 # Defaults live in config so INVOKE_JAXLAB_BACKEND=cuda (or an invoke.yaml) changes them.
 ns.configure({"jaxlab": {
     "backend": "cpu",

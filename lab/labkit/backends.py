@@ -2,8 +2,9 @@
 
 Everything that differs between CPU, NVIDIA GPU and Cloud TPU runs is described here once:
 the JAX platform name, the pip extra that installs its plugin, what a container needs to see
-the device, and the names of its image and compose service. Tasks, the runner, tests and the
-checks that keep ``docker/`` and ``compose.yaml`` in step all read this table.
+the device, and the names of its image and compose service. Tasks, the runner and the tests read
+this table; ``invoke sync`` (labkit.sync) writes what ``docker/Dockerfile``, ``compose.yaml`` and
+the README say of each backend from it.
 """
 
 from __future__ import annotations
@@ -44,9 +45,12 @@ class Backend:
     # Device nodes whose presence shows the hardware is on this machine; empty means always there.
     device_globs: tuple[str, ...] = ()
     container_args: tuple[str, ...] = ()
+    container_note: str = ""  # why the container needs those flags, for compose.yaml's reader
     # A container runtime the engine must have to pass the device through ("nvidia"), if any.
     container_runtime: str | None = None
     env: dict[str, str] = field(default_factory=dict)
+    # Set in the image only, for the engine's runtime (not for JAX): what it passes through.
+    image_env: dict[str, str] = field(default_factory=dict)
     simulated_devices: int = 0  # devices to simulate on CPU so collectives are real
     # How many processes may hold the device at once (0: as many as there are cores). A GPU is
     # shared by every kernel; libtpu lets one process at a time open a TPU.
@@ -57,6 +61,9 @@ class Backend:
     # Lock files (docker/locks/<name>.txt) this backend's image can be built from; the first is
     # the default. Each is generated from pyproject.toml's extras of the same name.
     locks: tuple[str, ...] = ()
+    lock_notes: dict[str, str] = field(default_factory=dict)  # when to take a lock other than the first
+    # lock -> the distribution in it that brings the platform's plugin (none for the CPU).
+    plugin_packages: dict[str, str] = field(default_factory=dict)
 
     @property
     def image(self) -> str:
@@ -115,9 +122,12 @@ BACKENDS: dict[str, Backend] = {
             container_runtime="nvidia",
             # Several notebook kernels share one GPU; preallocating 75% each would starve them.
             env={"XLA_PYTHON_CLIENT_PREALLOCATE": "false"},
+            # The pip CUDA wheels bring CUDA itself; the NVIDIA container runtime only needs these.
+            image_env={"NVIDIA_VISIBLE_DEVICES": "all", "NVIDIA_DRIVER_CAPABILITIES": "compute,utility"},
             plugin_modules=("jax_plugins.xla_cuda13", "jax_plugins.xla_cuda12"),
-            # cuda12 wheels for hosts whose driver is older than 580 (>= 525).
             locks=("cuda", "cuda12"),
+            lock_notes={"cuda12": "cuda12 wheels, for a driver older than 580 (>= 525)"},
+            plugin_packages={"cuda": "jax-cuda13-plugin", "cuda12": "jax-cuda12-plugin"},
         ),
         Backend(
             name="tpu",
@@ -139,12 +149,14 @@ BACKENDS: dict[str, Backend] = {
                     "to about float32's bound, not float64's"),
             },
             device_globs=("/dev/accel[0-9]*", "/dev/vfio/[0-9]*"),
-            # Cloud TPU VM practice: the TPU runtime needs the host's devices, network and a large /dev/shm.
             container_args=("--privileged", "--net=host", "--shm-size=16g"),
+            container_note="Cloud TPU VM practice: the TPU runtime needs the host's devices, network and a "
+                           "large /dev/shm",
             # The lab's notebooks and checks take turns on the TPU; see the README.
             processes_at_once=1,
             plugin_modules=("libtpu",),
             locks=("tpu",),
+            plugin_packages={"tpu": "libtpu"},
         ),
     )
 }

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from helpers import FIXTURES, invoke, read_only_mount
 
-from labkit import outdir, paths, results
+from labkit import BACKENDS, outdir, paths, results
 
 LAB = ["lab", "--runtime", "local", "--no-checks"]
 
@@ -107,7 +107,7 @@ def copy_of_01(tmp_path: Path) -> str:
 
 
 @pytest.mark.parametrize("args,expected", [
-    (["lab", "--backend", "gpu"], "unknown backend 'gpu'; valid backends: cpu, cuda, tpu"),
+    (["lab", "--backend", "gpu"], f"unknown backend 'gpu'; valid backends: {', '.join(BACKENDS)}"),
     (["lab", "-n", "99_nothing"], "unknown notebook '99_nothing'; available: "),
     (["lab", "-p", "seed"], "malformed parameter 'seed'"),
     (["lab", "-p", "no_such_parameter=1"], "unknown parameter 'no_such_parameter'"),

@@ -180,6 +180,7 @@ OWN_PLACE = {
     "reference": (["--name", "guarded"], "tests/reference/guarded.json"),
     "lock": (["--cutoff", "2026-11-26"], "docker/locks/cpu.txt"),
     "bench": (["--what", "notebooks"], "out/bench/notebook_phase.json"),
+    "sync": ([], "compose.yaml"),
 }
 # And the commands that write no file on this machine (build and shell leave it to the engine).
 NO_FILES = {"build", "notebooks", "shell", "test"}
