@@ -28,7 +28,7 @@ import numpy as np
 
 from . import params, paths
 from .backends import default_backend
-from .checks import widen
+from .closeness import exact, measure, widen
 from .errors import LabError, UsageError
 from .handouts import CHECKS_EXERCISE
 from .jaxsetup import setup
@@ -306,25 +306,21 @@ def _mismatch(actual: np.ndarray, expected: np.ndarray, dtype, backend: str, acc
         return f"expected dtype {np.dtype(dtype).name}, got {actual.dtype.name}"
     if actual.shape != expected.shape:
         return f"expected shape {expected.shape}, got {actual.shape}"
-    exact = actual.dtype.kind not in "fc" and actual.dtype.name != "bfloat16"
-    if exact:  # integers, booleans, strings: equal or not
-        bad = np.asarray(actual != expected)
-    else:
-        atol, rtol = tolerance(actual.dtype, backend, accumulates)
-        a, e = widen(actual), widen(expected.astype(np.float64) if expected.dtype.kind in "biu" else expected)
-        with np.errstate(invalid="ignore"):
-            bad = ~np.isclose(a, e, atol=atol, rtol=rtol, equal_nan=True)
-    if not bad.any():
+    is_exact = exact(actual.dtype)
+    atol, rtol = (0.0, 0.0) if is_exact else tolerance(actual.dtype, backend, accumulates)
+    m = measure(actual, expected, atol, rtol)
+    if m.ok:
         return None
-    if actual.size == 1 and not exact:
-        return _scalar_off(actual.dtype.name, float(a.reshape(-1)[0]), float(e.reshape(-1)[0]), atol, rtol)
-    at = tuple(int(i) for i in np.argwhere(bad)[0]) if bad.ndim else ()
+    a, e = widen(actual).reshape(-1), widen(expected).reshape(-1)
+    if actual.size == 1 and not is_exact:
+        return _scalar_off(actual.dtype.name, float(a[0]), float(e[0]), atol, rtol)
+    at = tuple(int(i) for i in np.unravel_index(m.first, actual.shape)) if actual.ndim else ()
     where = f"the first at index {list(at)}" if at else "the value"
-    count = f"{int(bad.sum())} of {bad.size} elements differ" if bad.ndim else "it differs"
-    if exact:
+    count = f"{m.beyond} of {m.size} elements differ" if actual.ndim else "it differs"
+    if is_exact:
         return f"{count}; {where}: got {actual[at]!r}"
     return (f"{count} beyond the {actual.dtype.name} tolerance (atol {atol:.0e}, rtol {rtol:.0e}); {where}: "
-            f"got {a[at]:.6g}, off by {abs(a[at] - e[at]):.3g}")
+            f"got {a[m.first]:.6g}, off by {abs(a[m.first] - e[m.first]):.3g}")
 
 
 def _scalar_off(dtype: str, got: float, wanted: float, atol: float, rtol: float) -> str:

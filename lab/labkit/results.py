@@ -29,7 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .checks import widen
+from .closeness import widen
 
 FORMAT = 2
 # How a subject was run when it was timed: the one vocabulary of timing variants. A variant

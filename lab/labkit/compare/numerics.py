@@ -13,46 +13,12 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Iterator
-from dataclasses import dataclass
 
 import numpy as np
 
+from ..closeness import Measure, measure
 from ..tolerance import Bound, NoTolerance, between
 from .model import Row, Run
-
-
-@dataclass
-class Measure:
-    """How far ``actual`` is from ``expected``: max abs and max rel error, and the largest share
-    of the allowed error (``atol + rtol * scale``) any element used, at flat index ``worst``."""
-
-    max_abs: float
-    max_rel: float
-    used: float
-    worst: int
-
-    @property
-    def ok(self) -> bool:
-        return self.used <= 1.0
-
-
-def measure(actual, expected, atol: float, rtol: float, scale=None) -> Measure:
-    """NaN matches NaN and an infinity the same infinity, as in ``numpy.testing.assert_allclose``;
-    ``scale`` (default ``|expected|``) is what the relative error is relative to."""
-    a = np.asarray(actual, dtype=np.float64).ravel()
-    e = np.asarray(expected, dtype=np.float64).ravel()
-    scale = np.abs(e) if scale is None else np.broadcast_to(np.asarray(scale, dtype=np.float64), e.shape)
-    if a.size == 0:
-        return Measure(0.0, 0.0, 0.0, 0)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        same = (a == e) | (np.isnan(a) & np.isnan(e))
-        diff = np.where(same, 0.0, np.abs(a - e))
-        diff = np.where(np.isnan(diff), np.inf, diff)  # a NaN against a number is infinitely off
-        rel = np.where(diff == 0, 0.0, diff / scale)
-        used = np.where(diff == 0, 0.0, diff / (atol + rtol * scale))
-    rel, used = (np.where(np.isnan(x), np.inf, x) for x in (rel, used))
-    worst = int(np.argmax(used))
-    return Measure(float(diff.max()), float(rel.max()), float(used[worst]), worst)
 
 
 def compare_runs(base: Run, other: Run) -> list[Row]:
