@@ -40,7 +40,6 @@ from .outdir import fill, owned_folder
 BEGIN, END = "### BEGIN SOLUTION", "### END SOLUTION"
 HIDDEN = ("### BEGIN HIDDEN TESTS", "### END HIDDEN TESTS")
 OUT = paths.ROOT / "handouts"  # generated; git ignores it
-CHECK = re.compile(r"\blab\.check(_equal|_true)?\(")  # a call of lab.check, check_equal or check_true
 ROLES = ("exercise", "check", "demo")
 # The first line of a handout's check cell, generated from its role: the kernel reads it (see
 # labkit.notebook) to name the exercise when the check cannot run yet.
