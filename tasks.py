@@ -60,19 +60,30 @@ def number(value, flag: str, kind=int, minimum: float = 1):
         "param": "notebook parameter as name=value, checked against the notebooks; repeatable",
         "jobs": "notebooks run at once, 1 or more (default: the number of cores)",
         "cell_timeout": "seconds one cell may run before its notebook fails, naming the cell (default: no limit "
-                        "but the notebook's 900 s)",
+        "but the notebook's 900 s)",
         "checks": "run the consistency checks (pytest) after the notebooks (default: on)",
         "runtime": "auto (docker if an engine answers, else local), docker (in the backend's image) "
-                   "or local (this Python)",
+        "or local (this Python)",
         "out": "output folder (default: out/<backend>)",
         "compare": "end with the verdict against the CPU reference of the same parameters; a disagreement "
-                   "fails the run (default: on)",
+        "fails the run (default: on)",
         "against": "the reference (a results file or run folder) for the verdict, instead of the CPU's",
     },
 )
 @clear_errors
-def lab(c, backend=None, notebook=None, param=None, jobs=None, checks=True, runtime="auto", out=None,
-        cell_timeout=None, compare=True, against=None):
+def lab(
+    c,
+    backend=None,
+    notebook=None,
+    param=None,
+    jobs=None,
+    checks=True,
+    runtime="auto",
+    out=None,
+    cell_timeout=None,
+    compare=True,
+    against=None,
+):
     """Run the exercise notebooks and the consistency checks; write out/<backend>/."""
     from labkit import containers, environment, outdir, params, paths, runner, runtimes, summary
 
@@ -94,16 +105,25 @@ def lab(c, backend=None, notebook=None, param=None, jobs=None, checks=True, runt
     if notice:
         print(f"notice: {notice}", file=sys.stderr)
     if where == "docker":
-        code = containers.run_lab(engine, backend, notebook or [], given, out, jobs, checks, cell_timeout,
-                                  compare, against)
+        code = containers.run_lab(
+            engine, backend, notebook or [], given, out, jobs, checks, cell_timeout, compare, against
+        )
         if code:
-            raise Exit(f"lab failed on {backend} in {containers.get_backend(backend).image} (exit {code})",
-                       code=code)
+            raise Exit(f"lab failed on {backend} in {containers.get_backend(backend).image} (exit {code})", code=code)
         return
     if notice := environment.jax_notice():
         print(f"notice: {notice}", file=sys.stderr)
-    result = runner.run_lab(backend, notebook or [], given, out=out, jobs=jobs, checks=checks,
-                            cell_timeout=cell_timeout, compare=compare, against=against)
+    result = runner.run_lab(
+        backend,
+        notebook or [],
+        given,
+        out=out,
+        jobs=jobs,
+        checks=checks,
+        cell_timeout=cell_timeout,
+        compare=compare,
+        against=against,
+    )
     summary.print_table(result)
     if not result.ok:
         raise Exit(f"lab failed on {backend}: see {result.out / 'summary.md'}", code=1)
@@ -120,11 +140,16 @@ def build(c, backend=None, lock=None):
     print(" ".join(containers.tags(containers.get_backend(backend))))
 
 
-@task(iterable=["reset"], help={
-    "backend": HELP_BACKEND, "port": "port on 127.0.0.1 (default 8888)",
-    "work": "the learner's notebooks, kept on this machine (default: ./work, seeded with the handouts)",
-    "reset": "put this handout back into the work folder (yours is kept as .bak); repeatable",
-    "anywhere": "let --work be outside your home folder and the checkout (never a system folder)"})
+@task(
+    iterable=["reset"],
+    help={
+        "backend": HELP_BACKEND,
+        "port": "port on 127.0.0.1 (default 8888)",
+        "work": "the learner's notebooks, kept on this machine (default: ./work, seeded with the handouts)",
+        "reset": "put this handout back into the work folder (yours is kept as .bak); repeatable",
+        "anywhere": "let --work be outside your home folder and the checkout (never a system folder)",
+    },
+)
 @clear_errors
 def jupyter(c, backend=None, port="8888", work=None, reset=None, anywhere=False):
     """JupyterLab in the backend's image on 127.0.0.1, token required, on your work folder; prints the URL."""
@@ -133,8 +158,14 @@ def jupyter(c, backend=None, port="8888", work=None, reset=None, anywhere=False)
     port = number(port, "--port")
     if port > 65535:
         raise UsageError(f"--port {port}: give a port number, 1 to 65535")
-    containers.jupyter(containers.Engine.from_config(c.config), backend or c.config.jaxlab.backend, port,
-                       Path(work) if work else None, reset or [], anywhere=anywhere)
+    containers.jupyter(
+        containers.Engine.from_config(c.config),
+        backend or c.config.jaxlab.backend,
+        port,
+        Path(work) if work else None,
+        reset or [],
+        anywhere=anywhere,
+    )
 
 
 @task(help={"backend": HELP_BACKEND})
@@ -146,8 +177,12 @@ def shell(c, backend=None):
     containers.shell(containers.Engine.from_config(c.config), backend or c.config.jaxlab.backend)
 
 
-@task(help={"backend": HELP_BACKEND, "pytest_args": "extra arguments for pytest, e.g. '-k vmap -x'; paths in them "
-                                                    "are relative to the checkout"})
+@task(
+    help={
+        "backend": HELP_BACKEND,
+        "pytest_args": "extra arguments for pytest, e.g. '-k vmap -x'; paths in them are relative to the checkout",
+    }
+)
 @clear_errors
 def test(c, backend=None, pytest_args=""):
     """Run the whole test suite: consistency checks, runner tests, every notebook in smoke mode."""
@@ -171,12 +206,17 @@ def test(c, backend=None, pytest_args=""):
         raise Exit(code=proc.returncode)
 
 
-@task(help={"backend": HELP_BACKEND, "smoke": "small sizes (default: full sizes, as invoke lab)",
-            "jobs": "notebooks run at once in the lab (default: the number of cores)",
-            "what": "notebooks (the runner vs papermill's CLI), lab (the whole lab's wall time, against --baseline "
-                    "if given), images (sizes, rebuild, docker vs local) or all",
-            "baseline": "with --what lab: a git revision whose lab runs in turns with this checkout's, for a ratio",
-            "repeat": "with --what lab: runs of each lab; the medians are compared (default: 1)"})
+@task(
+    help={
+        "backend": HELP_BACKEND,
+        "smoke": "small sizes (default: full sizes, as invoke lab)",
+        "jobs": "notebooks run at once in the lab (default: the number of cores)",
+        "what": "notebooks (the runner vs papermill's CLI), lab (the whole lab's wall time, against --baseline "
+        "if given), images (sizes, rebuild, docker vs local) or all",
+        "baseline": "with --what lab: a git revision whose lab runs in turns with this checkout's, for a ratio",
+        "repeat": "with --what lab: runs of each lab; the medians are compared (default: 1)",
+    }
+)
 @clear_errors
 def bench(c, backend=None, smoke=False, jobs=None, what="notebooks", baseline=None, repeat=1):
     """Rerunnable figures: the notebook phase against papermill's CLI one by one; image sizes and times."""
@@ -190,8 +230,13 @@ def bench(c, backend=None, smoke=False, jobs=None, what="notebooks", baseline=No
     if what in ("notebooks", "all"):
         bench_mod.notebook_phase(backend or c.config.jaxlab.backend, smoke=smoke, jobs=jobs)
     if what in ("lab", "all"):
-        bench_mod.whole_lab(backend or c.config.jaxlab.backend, smoke=smoke, jobs=jobs, baseline=baseline,
-                            repeat=number(repeat, "--repeat"))
+        bench_mod.whole_lab(
+            backend or c.config.jaxlab.backend,
+            smoke=smoke,
+            jobs=jobs,
+            baseline=baseline,
+            repeat=number(repeat, "--repeat"),
+        )
     if what in ("images", "all"):
         bench_mod.images(containers.Engine.from_config(c.config))
 
@@ -199,12 +244,14 @@ def bench(c, backend=None, smoke=False, jobs=None, what="notebooks", baseline=No
 @task(
     positional=["baseline", "run"],
     iterable=["also"],
-    help={"baseline": "the run the others are compared with: a run folder (out/cpu) or results file "
-                      "(tests/reference/cpu.json)",
-          "run": "the run to compare with the baseline",
-          "also": "a further run to compare with the baseline; repeatable",
-          "force": "compare runs of different lab versions, notebooks or parameters anyway (said in the report)",
-          "out": "report folder (default: out/compare)"},
+    help={
+        "baseline": "the run the others are compared with: a run folder (out/cpu) or results file "
+        "(tests/reference/cpu.json)",
+        "run": "the run to compare with the baseline",
+        "also": "a further run to compare with the baseline; repeatable",
+        "force": "compare runs of different lab versions, notebooks or parameters anyway (said in the report)",
+        "out": "report folder (default: out/compare)",
+    },
 )
 @clear_errors
 def compare(c, baseline, run, also=None, force=False, out=None):
@@ -232,11 +279,13 @@ def reference(c, backend=None, name=None):
         print(f"wrote {path}")
 
 
-@task(help={
-    "name": f"only this lock ({', '.join(lock for b in BACKENDS.values() for lock in b.locks)}); default all",
-    "refresh": "move the cut-off to now, taking the newest releases the pins allow (all locks)",
-    "cutoff": "move the cut-off to this UTC date or time, e.g. 2026-11-26 or 2026-11-26T12:00:00Z (all locks)",
-})
+@task(
+    help={
+        "name": f"only this lock ({', '.join(lock for b in BACKENDS.values() for lock in b.locks)}); default all",
+        "refresh": "move the cut-off to now, taking the newest releases the pins allow (all locks)",
+        "cutoff": "move the cut-off to this UTC date or time, e.g. 2026-11-26 or 2026-11-26T12:00:00Z (all locks)",
+    }
+)
 @clear_errors
 def lock(c, name=None, refresh=False, cutoff=None):
     """Regenerate the images' hashed lock files (docker/locks/) from pyproject.toml's pins.
@@ -263,8 +312,10 @@ def sync(c, check=False):
 
     if check:
         if stale := sync_mod.stale():
-            raise LabError(f"{', '.join(str(p.relative_to(sync_mod.paths.ROOT)) for p in stale)} "
-                           f"{'is' if len(stale) == 1 else 'are'} behind lab/labkit/backends.py: run invoke sync")
+            raise LabError(
+                f"{', '.join(str(p.relative_to(sync_mod.paths.ROOT)) for p in stale)} "
+                f"{'is' if len(stale) == 1 else 'are'} behind lab/labkit/backends.py: run invoke sync"
+            )
         print("in step with lab/labkit/backends.py")
         return
     for path in sync_mod.sync():
@@ -281,14 +332,16 @@ def handouts(c, out=None):
         print(f"wrote {path}")
 
 
-@task(help={
-    "backend": HELP_BACKEND,
-    "out": "the bundle's folder (default: out/bundle-<backend>); only an earlier bundle is replaced",
-    "lock": "lock file variant, e.g. cuda12 (default: the one the image was built from)",
-    "load": "on the machine without internet: check this bundle's files, load its image, install its wheels",
-    "install": "with --load: install the wheels into this Python (default: on)",
-    "image": "with --load: load the image into the engine (default: on)",
-})
+@task(
+    help={
+        "backend": HELP_BACKEND,
+        "out": "the bundle's folder (default: out/bundle-<backend>); only an earlier bundle is replaced",
+        "lock": "lock file variant, e.g. cuda12 (default: the one the image was built from)",
+        "load": "on the machine without internet: check this bundle's files, load its image, install its wheels",
+        "install": "with --load: install the wheels into this Python (default: on)",
+        "image": "with --load: load the image into the engine (default: on)",
+    }
+)
 @clear_errors
 def bundle(c, backend=None, out=None, lock=None, load=None, install=True, image=True):
     """An offline kit in one folder: the image, the wheels, the handouts and their checksums; --load DIR uses it."""
@@ -320,10 +373,14 @@ def notebooks(c):
 
 ns = Collection(lab, test, bench, build, jupyter, shell, compare, reference, lock, handouts, bundle, notebooks, sync)
 # Defaults live in config so INVOKE_JAXLAB_BACKEND=cuda (or an invoke.yaml) changes them.
-ns.configure({"jaxlab": {
-    "backend": "cpu",
-    "engine": "docker",  # or podman, or a path such as /usr/bin/docker
-    "build_args": "",  # extra arguments for every image build, e.g. "--network host"
-    "run_args": "",  # extra arguments for every container run
-    "compose": "docker compose",  # or docker-compose, podman-compose
-}})
+ns.configure(
+    {
+        "jaxlab": {
+            "backend": "cpu",
+            "engine": "docker",  # or podman, or a path such as /usr/bin/docker
+            "build_args": "",  # extra arguments for every image build, e.g. "--network host"
+            "run_args": "",  # extra arguments for every container run
+            "compose": "docker compose",  # or docker-compose, podman-compose
+        }
+    }
+)

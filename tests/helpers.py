@@ -20,8 +20,9 @@ FIXTURES = Path(__file__).parent / "fixtures"  # small notebooks the runner test
 
 def invoke(*args: str, cwd: Path = paths.ROOT, timeout: float = 900, **kwargs) -> subprocess.CompletedProcess:
     """``invoke ARGS`` in this Python, as a user types it; output captured as text."""
-    return subprocess.run([sys.executable, "-m", "invoke", *args], cwd=cwd, capture_output=True, text=True,
-                          timeout=timeout, **kwargs)
+    return subprocess.run(
+        [sys.executable, "-m", "invoke", *args], cwd=cwd, capture_output=True, text=True, timeout=timeout, **kwargs
+    )
 
 
 def http_status(url: str) -> int:
@@ -54,10 +55,14 @@ def start_jupyter(port: int, token: str, work: Path) -> subprocess.Popen:
     """``invoke jupyter`` on ``work``, once it has printed its URL (so the server answers)."""
     import select
 
-    proc = subprocess.Popen([sys.executable, "-m", "invoke", "jupyter", "--port", str(port), "--work", str(work),
-                             "--anywhere"],
-                            cwd=paths.ROOT, env=dict(os.environ, JUPYTER_TOKEN=token), stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "invoke", "jupyter", "--port", str(port), "--work", str(work), "--anywhere"],
+        cwd=paths.ROOT,
+        env=dict(os.environ, JUPYTER_TOKEN=token),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     deadline, line = time.monotonic() + 300, ""
     while time.monotonic() < deadline and "JupyterLab: " not in line:
         ready, _, _ = select.select([proc.stdout], [], [], 1)

@@ -12,8 +12,15 @@ import importlib
 __version__ = "0.1.0"
 
 _HOMES = {
-    "BACKENDS": "backends", "get_backend": "backends", "assert_close": "closeness", "LabError": "errors",
-    "UsageError": "errors", "setup": "jaxsetup", "Recorder": "results", "start": "notebook", "pending": "notebook",
+    "BACKENDS": "backends",
+    "get_backend": "backends",
+    "assert_close": "closeness",
+    "LabError": "errors",
+    "UsageError": "errors",
+    "setup": "jaxsetup",
+    "Recorder": "results",
+    "start": "notebook",
+    "pending": "notebook",
 }
 
 

@@ -114,9 +114,13 @@ BACKENDS: dict[str, Backend] = {
             pip_extra="cuda",
             description="NVIDIA GPU, driver >= 580 (cuda13 wheels)",
             dtypes=("float64", "float32", "bfloat16", "float16"),
-            tolerances={"float32": Looser(
-                1e-5, 1e-5,
-                "GPU reductions use tree orders and fused multiply-adds that differ from CPU's by a few ulps")},
+            tolerances={
+                "float32": Looser(
+                    1e-5,
+                    1e-5,
+                    "GPU reductions use tree orders and fused multiply-adds that differ from CPU's by a few ulps",
+                )
+            },
             device_globs=("/dev/nvidia[0-9]*", "/proc/driver/nvidia/gpus/*"),
             container_args=("--gpus", "all"),
             container_runtime="nvidia",
@@ -140,18 +144,22 @@ BACKENDS: dict[str, Backend] = {
             dtypes=("float64", "float32", "bfloat16", "float16"),
             tolerances={
                 "float32": Looser(
-                    1e-3, 1e-3,
+                    1e-3,
+                    1e-3,
                     "TPU transcendental functions (exp, log, tanh) are approximations accurate to ~1e-4 "
-                    "relative even in float32"),
+                    "relative even in float32",
+                ),
                 "float64": Looser(
-                    1e-6, 1e-6,
+                    1e-6,
+                    1e-6,
                     "TPUs have no float64 units: XLA emulates float64 with 32-bit operations, accurate "
-                    "to about float32's bound, not float64's"),
+                    "to about float32's bound, not float64's",
+                ),
             },
             device_globs=("/dev/accel[0-9]*", "/dev/vfio/[0-9]*"),
             container_args=("--privileged", "--net=host", "--shm-size=16g"),
             container_note="Cloud TPU VM practice: the TPU runtime needs the host's devices, network and a "
-                           "large /dev/shm",
+            "large /dev/shm",
             # The lab's notebooks and checks take turns on the TPU; see the README.
             processes_at_once=1,
             plugin_modules=("libtpu",),
@@ -175,9 +183,7 @@ def get_backend(name: str) -> Backend:
     try:
         return BACKENDS[name]
     except KeyError:
-        raise UsageError(
-            f"unknown backend {name!r}; valid backends: {', '.join(BACKENDS)}"
-        ) from None
+        raise UsageError(f"unknown backend {name!r}; valid backends: {', '.join(BACKENDS)}") from None
 
 
 def require_device(backend: Backend) -> None:

@@ -33,11 +33,24 @@ def sequential_papermill(plan: runner.Plan, workdir: Path) -> float:
     workdir.mkdir(parents=True)
     start = time.monotonic()
     for nb in plan.notebooks:
-        args = [arg for name, value in plan.params[nb.stem].items()
-                for arg in ("-p", name, str(value))]
-        done = subprocess.run([sys.executable, "-m", "papermill", str(nb), str(workdir / nb.name),
-                               *args, "-p", "results_dir", str(results_dir), "--no-progress-bar"],
-                              capture_output=True, text=True, cwd=workdir)
+        args = [arg for name, value in plan.params[nb.stem].items() for arg in ("-p", name, str(value))]
+        done = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "papermill",
+                str(nb),
+                str(workdir / nb.name),
+                *args,
+                "-p",
+                "results_dir",
+                str(results_dir),
+                "--no-progress-bar",
+            ],
+            capture_output=True,
+            text=True,
+            cwd=workdir,
+        )
         if done.returncode:
             last = done.stderr.strip().splitlines()[-1:] or ["no output"]
             raise LabError(f"papermill failed on {nb.stem}: {last[0]}")
@@ -58,9 +71,17 @@ def notebook_phase(backend: str = "cpu", smoke: bool = False, jobs: int | None =
         outcomes = runner.execute_notebooks(plan, tmp / "lab", jobs)
         par = time.monotonic() - start
     failed = [o.name for o in outcomes if not o.ok]
-    figures = {"backend": backend, "smoke": smoke, "jobs": jobs, "cores": runner.cpu_count(),
-               "notebooks": len(plan.notebooks), "papermill_sequential_s": round(seq, 1),
-               "lab_parallel_s": round(par, 1), "speedup": round(seq / par, 2), "failed": failed}
+    figures = {
+        "backend": backend,
+        "smoke": smoke,
+        "jobs": jobs,
+        "cores": runner.cpu_count(),
+        "notebooks": len(plan.notebooks),
+        "papermill_sequential_s": round(seq, 1),
+        "lab_parallel_s": round(par, 1),
+        "speedup": round(seq / par, 2),
+        "failed": failed,
+    }
     table = Table(title="notebook phase")
     for col in ("how", "seconds"):
         table.add_column(col)
@@ -88,8 +109,9 @@ def _lab_seconds(tree: Path, out: Path, backend: str, given: dict, jobs: int | N
     return time.monotonic() - start, proc.returncode == 0
 
 
-def whole_lab(backend: str = "cpu", smoke: bool = False, jobs: int | None = None, baseline: str | None = None,
-              repeat: int = 1) -> dict:
+def whole_lab(
+    backend: str = "cpu", smoke: bool = False, jobs: int | None = None, baseline: str | None = None, repeat: int = 1
+) -> dict:
     """``invoke lab``'s wall time, notebooks, checks and verdict included, on this checkout; with
     ``baseline`` (a git revision), against the lab at that revision, run in turns in the same
     session so that both meet the same machine, and the ratio of the medians."""
@@ -105,11 +127,16 @@ def whole_lab(backend: str = "cpu", smoke: bool = False, jobs: int | None = None
         trees = {"this checkout": paths.ROOT}
         if baseline:
             base = tmp / "baseline"
-            added = subprocess.run(["git", "-C", str(paths.ROOT), "worktree", "add", "--detach", str(base), baseline],
-                                   capture_output=True, text=True)
+            added = subprocess.run(
+                ["git", "-C", str(paths.ROOT), "worktree", "add", "--detach", str(base), baseline],
+                capture_output=True,
+                text=True,
+            )
             if added.returncode:
-                raise LabError(f"--baseline {baseline}: not a revision of this checkout "
-                               f"({(added.stderr.strip().splitlines() or ['git failed'])[-1]})")
+                raise LabError(
+                    f"--baseline {baseline}: not a revision of this checkout "
+                    f"({(added.stderr.strip().splitlines() or ['git failed'])[-1]})"
+                )
             trees = {f"revision {baseline}": base, **trees}
         times: dict[str, list[float]] = {name: [] for name in trees}
         failed: list[str] = []
@@ -117,14 +144,17 @@ def whole_lab(backend: str = "cpu", smoke: bool = False, jobs: int | None = None
             for i in range(repeat):
                 for name, tree in trees.items():
                     console.print(f"the lab from {name}, run {i + 1} of {repeat} ...")
-                    seconds, ok = _lab_seconds(tree, tmp / "runs" / f"{len(times[name])}-{tree.name}", backend,
-                                               given, jobs)
+                    seconds, ok = _lab_seconds(
+                        tree, tmp / "runs" / f"{len(times[name])}-{tree.name}", backend, given, jobs
+                    )
                     times[name].append(round(seconds, 1))
                     failed += [] if ok else [name]
         finally:
             if baseline:
-                subprocess.run(["git", "-C", str(paths.ROOT), "worktree", "remove", "--force", str(tmp / "baseline")],
-                               capture_output=True)
+                subprocess.run(
+                    ["git", "-C", str(paths.ROOT), "worktree", "remove", "--force", str(tmp / "baseline")],
+                    capture_output=True,
+                )
     medians = {name: statistics.median(found) for name, found in times.items()}
     figures |= {"seconds": times, "median_s": medians, "failed": sorted(set(failed))}
     table = Table(title=f"whole lab on {backend}{' (smoke)' if smoke else ''}, {figures['cores']} cores")
@@ -143,8 +173,9 @@ def whole_lab(backend: str = "cpu", smoke: bool = False, jobs: int | None = None
 
 
 def _image_size(engine, image: str) -> int:
-    done = subprocess.run([engine.command, "image", "inspect", "--format", "{{.Size}}", image],
-                          capture_output=True, text=True)
+    done = subprocess.run(
+        [engine.command, "image", "inspect", "--format", "{{.Size}}", image], capture_output=True, text=True
+    )
     if done.returncode:
         raise LabError(f"no image {image}: build it first (invoke build --backend {image.split(':')[1]})")
     return int(done.stdout.strip())
@@ -152,11 +183,16 @@ def _image_size(engine, image: str) -> int:
 
 def _breakdown(engine, image: str) -> dict[str, int]:
     """MB per part of the image: the Python packages by name (nvidia's per library), the rest."""
-    script = ("cd /opt/venv/lib/python3*/site-packages && du -sm nvidia/* jax_plugins jaxlib scipy* numpy* "
-              "2>/dev/null; du -sm --exclude=nvidia --exclude=jax_plugins --exclude=jaxlib --exclude='scipy*' "
-              "--exclude='numpy*' . | sed 's/\\t\\.$/\\tother packages/'; du -smx / 2>/dev/null | tail -1")
-    done = subprocess.run([engine.command, "run", "--rm", *engine.run_args, "--entrypoint", "sh", image, "-c", script],
-                          capture_output=True, text=True)
+    script = (
+        "cd /opt/venv/lib/python3*/site-packages && du -sm nvidia/* jax_plugins jaxlib scipy* numpy* "
+        "2>/dev/null; du -sm --exclude=nvidia --exclude=jax_plugins --exclude=jaxlib --exclude='scipy*' "
+        "--exclude='numpy*' . | sed 's/\\t\\.$/\\tother packages/'; du -smx / 2>/dev/null | tail -1"
+    )
+    done = subprocess.run(
+        [engine.command, "run", "--rm", *engine.run_args, "--entrypoint", "sh", image, "-c", script],
+        capture_output=True,
+        text=True,
+    )
     parts = {}
     for line in done.stdout.splitlines():
         size, _, name = line.partition("\t")
@@ -201,11 +237,21 @@ def images(engine) -> dict:
         # "Once built": the image is current first, so the docker run below only finds it so.
         containers.build(engine, "cpu", quiet=True)
         console.print("lab, local runtime ...")
-        figures["lab_local_s"] = round(_timed([sys.executable, "-m", "invoke", "lab", "--runtime", "local",
-                                                "--out", f"{tmp}/local/cpu"], cwd=paths.ROOT), 1)
+        figures["lab_local_s"] = round(
+            _timed(
+                [sys.executable, "-m", "invoke", "lab", "--runtime", "local", "--out", f"{tmp}/local/cpu"],
+                cwd=paths.ROOT,
+            ),
+            1,
+        )
         console.print("lab, docker runtime ...")
-        figures["lab_docker_s"] = round(_timed([sys.executable, "-m", "invoke", "lab", "--runtime", "docker",
-                                                 "--out", f"{tmp}/docker/cpu"], cwd=paths.ROOT), 1)
+        figures["lab_docker_s"] = round(
+            _timed(
+                [sys.executable, "-m", "invoke", "lab", "--runtime", "docker", "--out", f"{tmp}/docker/cpu"],
+                cwd=paths.ROOT,
+            ),
+            1,
+        )
         console.print("rebuild after editing a notebook ...")
         ctx = _context_copy(Path(tmp) / "ctx")
         cmd = containers.build_command(engine, containers.get_backend("cpu"), context=ctx)

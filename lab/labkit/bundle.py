@@ -84,8 +84,9 @@ def is_bundle(folder: Path) -> bool:
 
 def check_target(out: Path) -> Path:
     """``out`` resolved, or a UsageError saying why a bundle may not be written there."""
-    return outdir.owned_folder(out, MANIFEST, "--out", "invoke bundle", owns=is_bundle,
-                               example=" (such as out/bundle-<backend>)")
+    return outdir.owned_folder(
+        out, MANIFEST, "--out", "invoke bundle", owns=is_bundle, example=" (such as out/bundle-<backend>)"
+    )
 
 
 @contextmanager
@@ -99,8 +100,9 @@ def staged(out: Path) -> Iterator[Path]:
         for path in out.parent.glob(f".{out.name}.*-*"):
             if path.is_dir() and ((path / PARTIAL).is_file() or is_bundle(path)):
                 shutil.rmtree(path, ignore_errors=True)
-                print(f"notice: removed {path.name}, left beside {out} by a bundle that did not finish",
-                      file=sys.stderr)
+                print(
+                    f"notice: removed {path.name}, left beside {out} by a bundle that did not finish", file=sys.stderr
+                )
         staging = out.with_name(f".{out.name}.partial-{os.getpid()}")
         staging.mkdir()
         try:
@@ -158,8 +160,10 @@ def verify(folder: Path) -> int:
     # loaded or installed, from wherever it points.
     if linked := [name for name in listed if _through_a_link(folder, name)]:
         more = f" (and {len(linked) - 1} more)" if len(linked) > 1 else ""
-        raise UsageError(f"bundle {folder}: {linked[0]} is or lies behind a symbolic link{more}; a bundle holds "
-                         f"only its own files: copy the folder again, without links")
+        raise UsageError(
+            f"bundle {folder}: {linked[0]} is or lies behind a symbolic link{more}; a bundle holds "
+            f"only its own files: copy the folder again, without links"
+        )
     if missing := [name for name in listed if not (folder / name).is_file()]:
         more = f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""
         raise UsageError(f"bundle {folder}: {missing[0]} is missing{more}; copy the whole folder again")
@@ -198,17 +202,34 @@ def pip_env() -> dict[str, str]:
 def download_command(lock_file: Path, wheels: Path) -> list[str]:
     """pip download of every file the lock pins, for the images' platform (the lock is complete:
     no dependency is looked for beyond it)."""
-    return [sys.executable, "-m", "pip", "download", "--quiet", "--no-deps", "--require-hashes",
-            "--only-binary=:all:", *locks.pip_platform_args(), "--python-version", locks.PYTHON,
-            "--implementation", "cp", "--dest", str(wheels), "-r", str(lock_file)]
+    return [
+        sys.executable,
+        "-m",
+        "pip",
+        "download",
+        "--quiet",
+        "--no-deps",
+        "--require-hashes",
+        "--only-binary=:all:",
+        *locks.pip_platform_args(),
+        "--python-version",
+        locks.PYTHON,
+        "--implementation",
+        "cp",
+        "--dest",
+        str(wheels),
+        "-r",
+        str(lock_file),
+    ]
 
 
 def project_sources(target: Path) -> Path:
     """A copy of what this project's wheel is built from, so the build writes nothing into the checkout."""
     for name in ("pyproject.toml", "README.md"):
         shutil.copy2(paths.ROOT / name, target / name)
-    shutil.copytree(paths.NOTEBOOKS / "labkit", target / "lab" / "labkit",
-                    ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+    shutil.copytree(
+        paths.NOTEBOOKS / "labkit", target / "lab" / "labkit", ignore=shutil.ignore_patterns("__pycache__", "*.pyc")
+    )
     return target
 
 
@@ -241,21 +262,22 @@ def save_image(engine: containers.Engine, tags: list[str], dest: Path) -> None:
 
 
 def image_id(engine: containers.Engine, image: str) -> str | None:
-    done = subprocess.run([engine.command, "image", "inspect", "--format", "{{.Id}}", image],
-                          capture_output=True, text=True)
+    done = subprocess.run(
+        [engine.command, "image", "inspect", "--format", "{{.Id}}", image], capture_output=True, text=True
+    )
     return done.stdout.strip() or None if done.returncode == 0 else None
 
 
 def readme(manifest: dict) -> str:
     backend, lock = manifest["backend"], manifest["lock"]
     return f"""JAX Lab, offline kit for the {backend} backend
-lock {lock}, JAX {manifest['jax']}, lab {manifest['revision']}, made {manifest['created']}
+lock {lock}, JAX {manifest["jax"]}, lab {manifest["revision"]}, made {manifest["created"]}
 
 Inside:
-  {'image/' + manifest['image_file']:<24}  the image {', '.join(manifest['tags'])} (docker save, gzip)
-  {'wheels/':<24}  every wheel of locks/{lock}.txt for Linux x86_64, CPython 3.11, and jaxlab's own
-  {'locks/':<24}  the hashed lock ({lock}.txt) and the jaxlab wheel's hash ({PROJECT_LOCK})
-  {'handouts/':<24}  the learner notebooks
+  {"image/" + manifest["image_file"]:<24}  the image {", ".join(manifest["tags"])} (docker save, gzip)
+  {"wheels/":<24}  every wheel of locks/{lock}.txt for Linux x86_64, CPython 3.11, and jaxlab's own
+  {"locks/":<24}  the hashed lock ({lock}.txt) and the jaxlab wheel's hash ({PROJECT_LOCK})
+  {"handouts/":<24}  the learner notebooks
   {SUMS:<24}  the checksum of every other file ({MANIFEST}, this file and the above)
 
 On the machine without internet, in a copy of the lab's checkout:
@@ -324,9 +346,21 @@ def assemble(engine: containers.Engine, backend: str, lock: str, tags: list[str]
         say("bundle: building the jaxlab wheel from this checkout ...")
         try:
             with open(tmp / "wheel.log", "w") as log:
-                wheel = processes.start([sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "-w",
-                                         str(tmp / "wheel"), str(project_sources(tmp / "src"))],
-                                        stdout=log, stderr=subprocess.STDOUT)
+                wheel = processes.start(
+                    [
+                        sys.executable,
+                        "-m",
+                        "pip",
+                        "wheel",
+                        "--quiet",
+                        "--no-deps",
+                        "-w",
+                        str(tmp / "wheel"),
+                        str(project_sources(tmp / "src")),
+                    ],
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                )
         except BaseException:
             with signals.deferred():
                 processes.stop(download)
@@ -337,8 +371,10 @@ def assemble(engine: containers.Engine, backend: str, lock: str, tags: list[str]
             t0 = time.monotonic()
             save_image(engine, tags, image_file)
             say(f"bundle: image {megabytes(image_file.stat().st_size)} in {time.monotonic() - t0:.0f} s")
-            for proc, log, what in ((download, "download.log", f"downloading the wheels of lock {lock}"),
-                                    (wheel, "wheel.log", "building the jaxlab wheel")):
+            for proc, log, what in (
+                (download, "download.log", f"downloading the wheels of lock {lock}"),
+                (wheel, "wheel.log", "building the jaxlab wheel"),
+            ):
                 processes.wait(proc, None, threading.Event())
                 if proc.returncode:
                     raise LabError(f"{what} failed: {pip_errors(tmp / log)[:600]}")
@@ -351,15 +387,26 @@ def assemble(engine: containers.Engine, backend: str, lock: str, tags: list[str]
     project = wheels / project.name
     (staging / "locks" / PROJECT_LOCK).write_text(
         f"# This project's wheel (wheels/{project.name}), built from the checkout at {lab_revision()}.\n"
-        f"jaxlab=={__version__} --hash=sha256:{sha256(project)}\n")
+        f"jaxlab=={__version__} --hash=sha256:{sha256(project)}\n"
+    )
     count = len(list(wheels.glob("*.whl"))) - 1
     say(f"bundle: {count} wheels and {project.name}, {megabytes(folder_size(wheels))}")
     notebooks = handouts.write(staging / "handouts")
     say(f"bundle: {len(notebooks)} handouts")
-    manifest = {"format": FORMAT, "backend": backend, "lock": lock, "tags": tags, "image_id": built,
-                "image_file": image_file.name, "jax": pins.version("jax"), "revision": lab_revision(),
-                "project_wheel": project.name, "python": locks.PYTHON, "platform": "linux_x86_64",
-                "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds")}
+    manifest = {
+        "format": FORMAT,
+        "backend": backend,
+        "lock": lock,
+        "tags": tags,
+        "image_id": built,
+        "image_file": image_file.name,
+        "jax": pins.version("jax"),
+        "revision": lab_revision(),
+        "project_wheel": project.name,
+        "python": locks.PYTHON,
+        "platform": "linux_x86_64",
+        "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+    }
     (staging / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
     (staging / README).write_text(readme(manifest))
     manifest["files"] = write_sums(staging)
@@ -392,8 +439,9 @@ def editable_checkout() -> str | None:
     return info.get("url") if info.get("dir_info", {}).get("editable") else None
 
 
-def load(engine: containers.Engine, folder: Path, image: bool = True, install: bool = True,
-         backend: str | None = None) -> None:
+def load(
+    engine: containers.Engine, folder: Path, image: bool = True, install: bool = True, backend: str | None = None
+) -> None:
     """Check every file of the bundle in ``folder``, then load its image and install its wheels."""
     folder = Path(folder).expanduser().resolve()
     if not folder.is_dir():
@@ -401,9 +449,11 @@ def load(engine: containers.Engine, folder: Path, image: bool = True, install: b
     if image:
         engine.require()
     if install and not locks.host_is_target():
-        raise UsageError(f"the wheels are for Linux x86_64 CPython {locks.PYTHON}, and this Python is "
-                         f"{sys.implementation.name} {sys.version_info[0]}.{sys.version_info[1]} on {sys.platform}; "
-                         f"run invoke with a Python {locks.PYTHON}, or give --no-install")
+        raise UsageError(
+            f"the wheels are for Linux x86_64 CPython {locks.PYTHON}, and this Python is "
+            f"{sys.implementation.name} {sys.version_info[0]}.{sys.version_info[1]} on {sys.platform}; "
+            f"run invoke with a Python {locks.PYTHON}, or give --no-install"
+        )
     say(f"bundle: checking every file of {folder} against {SUMS} ...")
     count = verify(folder)
     manifest = read_manifest(folder)  # checked above, with the rest
@@ -420,8 +470,9 @@ def load(engine: containers.Engine, folder: Path, image: bool = True, install: b
 
 def load_image(engine: containers.Engine, folder: Path, manifest: dict) -> None:
     say(f"bundle: loading {', '.join(manifest['tags'])} into {engine.command} ...")
-    done = subprocess.run([engine.command, "load", "-i", str(folder / "image" / manifest["image_file"])],
-                          capture_output=True, text=True)
+    done = subprocess.run(
+        [engine.command, "load", "-i", str(folder / "image" / manifest["image_file"])], capture_output=True, text=True
+    )
     if done.returncode:
         why = (done.stderr.strip().splitlines() or ["?"])[-1]
         raise LabError(f"{engine.command} load failed (exit {done.returncode}): {why}")
@@ -432,13 +483,26 @@ def load_image(engine: containers.Engine, folder: Path, manifest: dict) -> None:
 
 
 def install_command(folder: Path, lock_file: str, *extra: str) -> list[str]:
-    return [sys.executable, "-m", "pip", "install", "--no-index", "--find-links", str(folder / "wheels"),
-            "--require-hashes", *extra, "-r", str(folder / "locks" / lock_file)]
+    return [
+        sys.executable,
+        "-m",
+        "pip",
+        "install",
+        "--no-index",
+        "--find-links",
+        str(folder / "wheels"),
+        "--require-hashes",
+        *extra,
+        "-r",
+        str(folder / "locks" / lock_file),
+    ]
 
 
 def install_wheels(folder: Path, manifest: dict) -> None:
-    say(f"bundle: installing the wheels of lock {manifest['lock']} into this Python: {sys.prefix} "
-        f"({sys.executable}), from {folder / 'wheels'} only")
+    say(
+        f"bundle: installing the wheels of lock {manifest['lock']} into this Python: {sys.prefix} "
+        f"({sys.executable}), from {folder / 'wheels'} only"
+    )
     steps = [(install_command(folder, f"{manifest['lock']}.txt"), f"lock {manifest['lock']}")]
     if checkout := editable_checkout():
         say(f"bundle: jaxlab is installed here from the checkout {checkout} (editable); kept, not the bundle's wheel")
@@ -450,6 +514,8 @@ def install_wheels(folder: Path, manifest: dict) -> None:
         proc = processes.start(cmd, env=pip_env())
         processes.wait(proc, None, threading.Event())
         if proc.returncode:
-            raise LabError(f"pip could not install {what} from {folder / 'wheels'} (exit {proc.returncode}); "
-                           f"see pip's message above")
+            raise LabError(
+                f"pip could not install {what} from {folder / 'wheels'} (exit {proc.returncode}); "
+                f"see pip's message above"
+            )
     say("bundle: installed")

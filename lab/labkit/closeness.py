@@ -60,8 +60,9 @@ def measure(actual, expected, atol: float = 0.0, rtol: float = 0.0, scale=None) 
             diff = rel = np.where(bad, np.inf, 0.0)
         used = np.where(bad, np.inf, 0.0)
     else:
-        a, e = (widen(x).astype(np.complex128 if x.dtype.kind == "c" else np.float64).ravel()
-                for x in (actual, expected))
+        a, e = (
+            widen(x).astype(np.complex128 if x.dtype.kind == "c" else np.float64).ravel() for x in (actual, expected)
+        )
         scale = np.abs(e) if scale is None else np.broadcast_to(np.asarray(scale, dtype=np.float64), e.shape)
         with np.errstate(invalid="ignore", divide="ignore"):
             same = (a == e) | (np.isnan(a) & np.isnan(e))
@@ -75,8 +76,15 @@ def measure(actual, expected, atol: float = 0.0, rtol: float = 0.0, scale=None) 
         return Measure(0.0, 0.0, 0.0, 0)
     worst = int(np.argmax(used))
     beyond = int(bad.sum())
-    return Measure(float(np.max(diff)), float(np.max(rel)), float(used[worst]), worst, beyond, int(bad.size),
-                   int(np.argmax(bad)) if beyond else None)
+    return Measure(
+        float(np.max(diff)),
+        float(np.max(rel)),
+        float(used[worst]),
+        worst,
+        beyond,
+        int(bad.size),
+        int(np.argmax(bad)) if beyond else None,
+    )
 
 
 def widen(x: np.ndarray) -> np.ndarray:
@@ -88,8 +96,9 @@ def widen(x: np.ndarray) -> np.ndarray:
     return x
 
 
-def assert_close(actual, expected, *, backend: str | None = None, accumulates: bool = False,
-                 dtype=None, err_msg: str = "") -> None:
+def assert_close(
+    actual, expected, *, backend: str | None = None, accumulates: bool = False, dtype=None, err_msg: str = ""
+) -> None:
     """The consistency checks' assertion: ``actual`` within the tolerance of the dtype the
     computation ran in (``dtype``, else ``actual``'s own) on ``backend`` of ``expected`` (usually
     a float64 NumPy reference); else an AssertionError that says how far off, and where."""
@@ -103,4 +112,5 @@ def assert_close(actual, expected, *, backend: str | None = None, accumulates: b
         raise AssertionError(
             f"{err_msg}\nNot equal to tolerance rtol={rtol:g}, atol={atol:g}: {m.beyond} of {m.size} elements "
             f"differ; the first at {list(map(int, at))}: {actual[at]!r} against {expected[at]!r}; max abs "
-            f"difference {m.max_abs:.3g}, max relative {m.max_rel:.3g}".lstrip())
+            f"difference {m.max_abs:.3g}, max relative {m.max_rel:.3g}".lstrip()
+        )

@@ -41,23 +41,34 @@ class Engine:
     @classmethod
     def from_env(cls) -> Engine:
         """The engine as invoke's ``INVOKE_JAXLAB_*`` variables set it (for code run outside invoke)."""
-        return cls.from_config({"jaxlab": {key: os.environ[f"INVOKE_JAXLAB_{key.upper()}"]
-                                           for key in ("engine", "build_args", "run_args", "compose")
-                                           if f"INVOKE_JAXLAB_{key.upper()}" in os.environ}})
+        return cls.from_config(
+            {
+                "jaxlab": {
+                    key: os.environ[f"INVOKE_JAXLAB_{key.upper()}"]
+                    for key in ("engine", "build_args", "run_args", "compose")
+                    if f"INVOKE_JAXLAB_{key.upper()}" in os.environ
+                }
+            }
+        )
 
     @classmethod
     def from_config(cls, config) -> Engine:
         section = config.get("jaxlab", {})
-        return cls(section.get("engine", "docker"), shlex.split(section.get("build_args", "")),
-                   shlex.split(section.get("run_args", "")), shlex.split(section.get("compose", "docker compose")))
+        return cls(
+            section.get("engine", "docker"),
+            shlex.split(section.get("build_args", "")),
+            shlex.split(section.get("run_args", "")),
+            shlex.split(section.get("compose", "docker compose")),
+        )
 
     def answers(self) -> bool:
         if self._answered:
             return True
         if not shutil.which(self.command):
             return False
-        done = subprocess.run([self.command, "version", "--format", "{{.Server.Version}}"],
-                              capture_output=True, text=True, timeout=30)
+        done = subprocess.run(
+            [self.command, "version", "--format", "{{.Server.Version}}"], capture_output=True, text=True, timeout=30
+        )
         self._answered = done.returncode == 0 and bool(done.stdout.strip())
         return self._answered
 
@@ -69,8 +80,10 @@ class Engine:
         """A one-line refusal unless the engine answers. ``instead`` is what the command could do
         without one (``lab`` runs in this Python: :data:`LOCAL`); most commands have nothing."""
         if not self.answers():
-            raise UsageError(f"no container engine answers ({self.command!r}); start one, or name another with "
-                             f"INVOKE_JAXLAB_ENGINE{instead}")
+            raise UsageError(
+                f"no container engine answers ({self.command!r}); start one, or name another with "
+                f"INVOKE_JAXLAB_ENGINE{instead}"
+            )
 
 
 # What `invoke lab` can do where the image cannot run: the same lab in this Python.
@@ -95,9 +108,18 @@ LOCK_LABEL = "org.jaxlab.lock"
 
 def built_lock(engine: Engine, backend: Backend) -> str | None:
     """The lock the backend's existing image was built from, if there is one."""
-    done = subprocess.run([engine.command, "image", "inspect", "--format",
-                           f'{{{{ index .Config.Labels "{LOCK_LABEL}" }}}}', backend.image],
-                          capture_output=True, text=True)
+    done = subprocess.run(
+        [
+            engine.command,
+            "image",
+            "inspect",
+            "--format",
+            f'{{{{ index .Config.Labels "{LOCK_LABEL}" }}}}',
+            backend.image,
+        ],
+        capture_output=True,
+        text=True,
+    )
     return done.stdout.strip() or None if done.returncode == 0 else None
 
 
@@ -114,9 +136,18 @@ def build_command(engine: Engine, backend: Backend, lock: str | None = None, con
     lock = lock or backend.locks[0]
     if lock not in backend.locks:
         raise UsageError(f"backend {backend.name!r} has no lock {lock!r}; valid: {', '.join(backend.locks)}")
-    cmd = [engine.command, "build", "-f", str(context / "docker" / "Dockerfile"),
-           "--build-arg", f"BACKEND={backend.name}", "--build-arg", f"LOCK={lock}",
-           "--build-arg", f"JAXLAB_REVISION={lab_revision()}"]
+    cmd = [
+        engine.command,
+        "build",
+        "-f",
+        str(context / "docker" / "Dockerfile"),
+        "--build-arg",
+        f"BACKEND={backend.name}",
+        "--build-arg",
+        f"LOCK={lock}",
+        "--build-arg",
+        f"JAXLAB_REVISION={lab_revision()}",
+    ]
     for tag in tags(backend):
         cmd += ["-t", tag]
     if cert := pip_cert():
@@ -134,8 +165,7 @@ def build(engine: Engine, backend_name: str, lock: str | None = None, quiet: boo
     if quiet:
         print(f"building {backend.image} (cached layers are reused) ...", file=sys.stderr, flush=True)
     # Quiet: the build log is kept, and only shown when the build fails.
-    done = subprocess.run(build_command(engine, backend, lock), env=env, text=True,
-                          capture_output=quiet)
+    done = subprocess.run(build_command(engine, backend, lock), env=env, text=True, capture_output=quiet)
     if done.returncode:
         if quiet:
             print(done.stderr[-4000:], file=sys.stderr)
@@ -144,8 +174,11 @@ def build(engine: Engine, backend_name: str, lock: str | None = None, quiet: boo
 
 def image_revision(engine: Engine, backend: Backend) -> str | None:
     """The lab revision the backend's existing image was built from (its JAXLAB_REVISION)."""
-    done = subprocess.run([engine.command, "image", "inspect", "--format", "{{json .Config.Env}}", backend.image],
-                          capture_output=True, text=True)
+    done = subprocess.run(
+        [engine.command, "image", "inspect", "--format", "{{json .Config.Env}}", backend.image],
+        capture_output=True,
+        text=True,
+    )
     if done.returncode:
         return None
     env = dict(item.partition("=")[::2] for item in json.loads(done.stdout or "[]"))
@@ -173,8 +206,8 @@ def container_args(engine: Engine, backend: Backend) -> list[str]:
     args = list(backend.container_args)
     if engine.is_podman:
         for i in range(len(args) - 1):
-            if tuple(args[i:i + 2]) == GPU_FLAGS:
-                args[i:i + 2] = CDI_GPU_FLAGS
+            if tuple(args[i : i + 2]) == GPU_FLAGS:
+                args[i : i + 2] = CDI_GPU_FLAGS
     return args
 
 
@@ -182,20 +215,32 @@ def require_gpu_runtime(engine: Engine, instead: str = "") -> None:
     if engine.is_podman:
         specs = [f for d in CDI_DIRS if d.is_dir() for f in d.iterdir() if f.suffix in (".yaml", ".yml", ".json")]
         if not any("nvidia.com/gpu" in f.read_text(errors="replace") for f in specs if f.is_file()):
-            raise UsageError("backend 'cuda' with podman needs a CDI spec for the NVIDIA GPUs, but "
-                             f"{' and '.join(map(str, CDI_DIRS))} have none; run 'sudo nvidia-ctk cdi generate "
-                             f"--output=/etc/cdi/nvidia.yaml'{instead}")
+            raise UsageError(
+                "backend 'cuda' with podman needs a CDI spec for the NVIDIA GPUs, but "
+                f"{' and '.join(map(str, CDI_DIRS))} have none; run 'sudo nvidia-ctk cdi generate "
+                f"--output=/etc/cdi/nvidia.yaml'{instead}"
+            )
         return
-    done = subprocess.run([engine.command, "info", "--format", "{{json .Runtimes}}"],
-                          capture_output=True, text=True, timeout=30)
+    done = subprocess.run(
+        [engine.command, "info", "--format", "{{json .Runtimes}}"], capture_output=True, text=True, timeout=30
+    )
     hooks = any(shutil.which(t) for t in ("nvidia-container-runtime-hook", "nvidia-ctk"))
     if "nvidia" not in done.stdout and not hooks:
-        raise UsageError("backend 'cuda' needs the NVIDIA container toolkit, but the engine has no nvidia "
-                         f"runtime; install nvidia-container-toolkit{instead}")
+        raise UsageError(
+            "backend 'cuda' needs the NVIDIA container toolkit, but the engine has no nvidia "
+            f"runtime; install nvidia-container-toolkit{instead}"
+        )
 
 
-def run_command(engine: Engine, backend: Backend, inner: list[str], mounts: list[tuple[Path, str]] = (),
-                interactive: bool = False, name: str | None = None, extra: list[str] | None = None) -> list[str]:
+def run_command(
+    engine: Engine,
+    backend: Backend,
+    inner: list[str],
+    mounts: list[tuple[Path, str]] = (),
+    interactive: bool = False,
+    name: str | None = None,
+    extra: list[str] | None = None,
+) -> list[str]:
     cmd = [engine.command, "run", "--rm"]
     if interactive:
         cmd += ["-it"]
@@ -247,9 +292,18 @@ def notebook_args(notebooks: list[str]) -> tuple[list[str], list[tuple[Path, str
     return args, [(host, f"{inside}:ro") for host, inside in folders.items()]
 
 
-def run_lab(engine: Engine, backend_name: str, notebooks: list[str], given: dict, out: Path | None,
-            jobs: int | None, checks: bool, cell_timeout: float | None = None, compare: bool = True,
-            against: str | None = None) -> int:
+def run_lab(
+    engine: Engine,
+    backend_name: str,
+    notebooks: list[str],
+    given: dict,
+    out: Path | None,
+    jobs: int | None,
+    checks: bool,
+    cell_timeout: float | None = None,
+    compare: bool = True,
+    against: str | None = None,
+) -> int:
     """Build the image where it is not current (see :func:`ensure_image`), then ``invoke lab`` inside
     it; the run lands in the host's ``out`` (default out/<backend>/) by the same rules as a local
     run. Returns the exit code."""
@@ -257,8 +311,17 @@ def run_lab(engine: Engine, backend_name: str, notebooks: list[str], given: dict
     check_backend(engine, backend, LOCAL)
     ensure_image(engine, backend)
     selected, mounts = notebook_args(notebooks)
-    inner = ["invoke", "lab", "--runtime", "local", "--backend", backend.name,
-             "--out", f"{IMAGE_ROOT}/out/{RUN}", *selected]
+    inner = [
+        "invoke",
+        "lab",
+        "--runtime",
+        "local",
+        "--backend",
+        backend.name,
+        "--out",
+        f"{IMAGE_ROOT}/out/{RUN}",
+        *selected,
+    ]
     for name, value in given.items():
         inner += ["-p", f"{name}={value}"]
     if jobs:
@@ -279,8 +342,9 @@ def run_lab(engine: Engine, backend_name: str, notebooks: list[str], given: dict
     with outdir.staged(out, backend.name) as staging:
         mounts.append((staging, f"{IMAGE_ROOT}/out"))
         with image_user(staging) as user:
-            code = run_attached(engine, run_command(engine, backend, inner, mounts, name=container_name(backend),
-                                                    extra=user))
+            code = run_attached(
+                engine, run_command(engine, backend, inner, mounts, name=container_name(backend), extra=user)
+            )
         if (staging / RUN).is_dir():  # a finished run, passed or failed (marked by the lab inside)
             outdir.promote(staging / RUN, out)
         return code
@@ -345,8 +409,14 @@ def out_mount() -> list[tuple[Path, str]]:
 JUPYTER_START_SECONDS = 120
 
 
-def jupyter(engine: Engine, backend_name: str, port: int = 8888, work: Path | None = None,
-            reset: list[str] | tuple[str, ...] = (), anywhere: bool = False) -> None:
+def jupyter(
+    engine: Engine,
+    backend_name: str,
+    port: int = 8888,
+    work: Path | None = None,
+    reset: list[str] | tuple[str, ...] = (),
+    anywhere: bool = False,
+) -> None:
     """JupyterLab in the image, published on 127.0.0.1 only, with a token, on the learner's
     workspace ``work`` (default ./work): a host folder that survives the container, seeded with
     the handouts on first start. ``reset`` puts those handouts back (the learner's copies kept).
@@ -377,8 +447,16 @@ def jupyter(engine: Engine, backend_name: str, port: int = 8888, work: Path | No
     # On the host's own network (TPU VMs, engines without a bridge) listen on its loopback only.
     args = container_args(engine, backend) + engine.run_args
     host_net = any(a in ("--net=host", "--network=host", "host") for a in args)
-    inner = ["python3", "-m", "labkit.workspace", "jupyter", "lab", f"--ip={'127.0.0.1' if host_net else '0.0.0.0'}",
-             "--no-browser", f"--ServerApp.root_dir={workspace.IMAGE_WORK}"]
+    inner = [
+        "python3",
+        "-m",
+        "labkit.workspace",
+        "jupyter",
+        "lab",
+        f"--ip={'127.0.0.1' if host_net else '0.0.0.0'}",
+        "--no-browser",
+        f"--ServerApp.root_dir={workspace.IMAGE_WORK}",
+    ]
     name = container_name(backend)
     # The token reaches the container from this process's environment (-e NAME without a value),
     # never on a command line that ps would show.
@@ -386,8 +464,9 @@ def jupyter(engine: Engine, backend_name: str, port: int = 8888, work: Path | No
     url = f"http://127.0.0.1:{port}"
     watcher = threading.Thread(target=_announce, args=(url, token, name, engine, work), daemon=True)
     with image_user(work) as user:
-        cmd = run_command(engine, backend, inner, [*out_mount(), (work, workspace.IMAGE_WORK)], name=name,
-                          extra=extra + user)
+        cmd = run_command(
+            engine, backend, inner, [*out_mount(), (work, workspace.IMAGE_WORK)], name=name, extra=extra + user
+        )
         watcher.start()
         code = run_attached(engine, cmd, env=dict(os.environ, JUPYTER_TOKEN=token))
     if code:
@@ -407,13 +486,17 @@ def _announce(url: str, token: str, name: str, engine: Engine, work: Path) -> No
         except OSError:  # not up yet (HTTPError is an OSError too)
             pass
         time.sleep(1)
-    print(f"JupyterLab did not answer on {url} within {JUPYTER_START_SECONDS} s; see `{engine.command} logs "
-          f"{name}`", file=sys.stderr, flush=True)
+    print(
+        f"JupyterLab did not answer on {url} within {JUPYTER_START_SECONDS} s; see `{engine.command} logs {name}`",
+        file=sys.stderr,
+        flush=True,
+    )
 
 
 def shell(engine: Engine, backend_name: str) -> None:
     backend = get_backend(backend_name)
     check_backend(engine, backend)
     ensure_image(engine, backend)
-    run_attached(engine, run_command(engine, backend, ["bash"], out_mount(), interactive=True,
-                                     name=container_name(backend)))
+    run_attached(
+        engine, run_command(engine, backend, ["bash"], out_mount(), interactive=True, name=container_name(backend))
+    )

@@ -24,10 +24,19 @@ def lab_revision() -> str:
     if rev := os.environ.get("JAXLAB_REVISION"):
         return rev
     try:
-        head = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short=12", "HEAD"],
-                              capture_output=True, text=True, timeout=10, check=True).stdout.strip()
-        dirty = subprocess.run(["git", "-C", str(ROOT), "status", "--porcelain", "--untracked-files=no"],
-                               capture_output=True, text=True, timeout=10).stdout.strip()
+        head = subprocess.run(
+            ["git", "-C", str(ROOT), "rev-parse", "--short=12", "HEAD"],
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=True,
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "-C", str(ROOT), "status", "--porcelain", "--untracked-files=no"],
+            capture_output=True,
+            text=True,
+            timeout=10,
+        ).stdout.strip()
         return head + ("-dirty" if dirty else "")
     except (OSError, subprocess.SubprocessError):
         return __version__
@@ -62,6 +71,8 @@ def jax_notice() -> str | None:
 
     running, pinned = _version("jax"), pins.version("jax")
     if running and running != pinned:
-        return (f"JAX {running} is installed here, not the pinned {pinned}; the lab runs on it, and its "
-                f"results and verdict say so")
+        return (
+            f"JAX {running} is installed here, not the pinned {pinned}; the lab runs on it, and its "
+            f"results and verdict say so"
+        )
     return None

@@ -41,18 +41,31 @@ def execute(source: Path, output: Path, parameters: dict, cell_timeout: float | 
     status = {"status": "passed"}
     try:
         papermill.execute_notebook(
-            str(source), str(output), parameters=parameters, kernel_name="python3",
-            cwd=str(output.parent), progress_bar=False, log_output=False,
+            str(source),
+            str(output),
+            parameters=parameters,
+            kernel_name="python3",
+            cwd=str(output.parent),
+            progress_bar=False,
+            log_output=False,
             execution_timeout=cell_timeout,
         )
     except CellTimeoutError as err:
         position, first_line = _timed_out_cell(source, str(err))
-        status = {"status": "timeout", "cell": position, "cell_source": first_line,
-                  "error": f"the cell ran longer than --cell-timeout {cell_timeout:g} s; kernel stopped"}
+        status = {
+            "status": "timeout",
+            "cell": position,
+            "cell_source": first_line,
+            "error": f"the cell ran longer than --cell-timeout {cell_timeout:g} s; kernel stopped",
+        }
     except PapermillExecutionError as err:
         position, first_line = _failing_cell(source, err.source)
-        status = {"status": "failed", "cell": position, "cell_source": first_line,
-                  "error": f"{err.ename}: {err.evalue}".strip()}
+        status = {
+            "status": "failed",
+            "cell": position,
+            "cell_source": first_line,
+            "error": f"{err.ename}: {err.evalue}".strip(),
+        }
     except Exception as err:  # kernel died, timeout, unreadable notebook: still a clear status
         status = {"status": "failed", "cell": None, "error": f"{type(err).__name__}: {err}".strip()}
     status["seconds"] = round(time.monotonic() - start, 2)

@@ -74,8 +74,10 @@ def exercises(nb) -> list[Exercise]:
 
 
 def message(exercise: Exercise) -> str:
-    return (f"Exercise {exercise.number} ({exercise.title}): your answer goes here. "
-            f"Stuck? Run lab.solution({exercise.number}) to load the answer and go on.")
+    return (
+        f"Exercise {exercise.number} ({exercise.title}): your answer goes here. "
+        f"Stuck? Run lab.solution({exercise.number}) to load the answer and go on."
+    )
 
 
 def stub(exercise: Exercise, answer: str, indent: str) -> str:
@@ -98,7 +100,7 @@ def stub(exercise: Exercise, answer: str, indent: str) -> str:
     out = []
     for node in statements:
         if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
-            header = lines[_first_line(node) - 1: node.body[0].lineno - 1]
+            header = lines[_first_line(node) - 1 : node.body[0].lineno - 1]
             body_indent = " " * (len(header[-1]) - len(header[-1].lstrip()) + 4)
             out += [*header, f"{body_indent}raise NotImplementedError({text!r})"]
         else:
@@ -115,8 +117,9 @@ def _bound_names(statements: list[ast.stmt]) -> list[str] | None:
     that raises at once)."""
     names: list[str] = []
     for node in statements:
-        targets = (node.targets if isinstance(node, ast.Assign) else [node.target] if isinstance(node, ast.AnnAssign)
-                   else None)
+        targets = (
+            node.targets if isinstance(node, ast.Assign) else [node.target] if isinstance(node, ast.AnnAssign) else None
+        )
         if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
             names.append(node.name)
         elif targets is not None and all(isinstance(t, ast.Name) for t in targets):
@@ -181,14 +184,17 @@ def write(target: Path = OUT, notebooks: list[Path] | None = None) -> list[Path]
     learner's workspace holds edited handouts), and never a file through a symbolic link. Every
     handout is made before the first is written, so an error leaves the folder as it was."""
     target = owned_folder(target, MARKER, "--out", "invoke handouts")
-    texts = {target / path.name: (nbformat.writes(learner_copy(path)) + "\n").encode()
-             for path in notebooks or paths.notebook_paths()}
+    texts = {
+        target / path.name: (nbformat.writes(learner_copy(path)) + "\n").encode()
+        for path in notebooks or paths.notebook_paths()
+    }
     return fill(target, MARKER, texts, "--out")
 
 
 @dataclass
 class Answer:
     """What ``lab.solution(N)`` loads: the answer, and the rest of its cell that has not run yet."""
+
     exercise: Exercise
     code: str  # the answer's lines, as the instructor wrote them
     rest: str  # the statements after it that a handout's stub stopped
@@ -223,8 +229,8 @@ def answer(path: Path, number: int) -> Answer:
     begin, end = regions[nth]
     after_end = regions[nth + 1][0] if nth + 1 < len(regions) else len(lines)
     if lines[begin].strip() == lines[begin]:  # an answer of whole statements
-        code = textwrap.dedent("\n".join(lines[begin + 1: end]))
-        return Answer(exercise, code, _left_to_run(code, "\n".join(lines[end + 1: after_end])))
+        code = textwrap.dedent("\n".join(lines[begin + 1 : end]))
+        return Answer(exercise, code, _left_to_run(code, "\n".join(lines[end + 1 : after_end])))
     # An answer inside a statement (a function's body, a with block): that statement is the answer
     # to load, as the instructor wrote it; the handout's stub made it raise where the answer stands.
     node = next(n for n in ast.parse(source).body if _first_line(n) - 1 <= begin < (n.end_lineno or n.lineno))
@@ -251,7 +257,7 @@ def _left_to_run(code: str, after: str) -> str:
     lines = after.splitlines()
     for node in after_tree.body:
         if any(isinstance(n, ast.Name) and n.id in bound for n in ast.walk(node)):
-            return "\n".join(lines[_first_line(node) - 1:])
+            return "\n".join(lines[_first_line(node) - 1 :])
     return ""
 
 

@@ -31,8 +31,10 @@ def setup(backend_name: str):
 
     if not backend.plugin_installed():
         extra = f'pip install -e ".[{backend.pip_extra}]"'
-        raise BackendMismatch(f"backend {backend.name!r} asked for, but its JAX plugin ({backend.jax_extra}) "
-                              f"is not installed; {extra} installs it")
+        raise BackendMismatch(
+            f"backend {backend.name!r} asked for, but its JAX plugin ({backend.jax_extra}) "
+            f"is not installed; {extra} installs it"
+        )
     import jax
 
     jax.config.update("jax_platforms", os.environ["JAX_PLATFORMS"])
@@ -117,5 +119,7 @@ def _held_elsewhere(message: str) -> str | None:
     if not (m := _IN_USE.search(message)):
         return None
     who = f"process {m['pid']}" if m["pid"] else "another process"
-    return (f"the device is held by {who}, and only one process at a time can open it: shut down the "
-            f"other notebook's kernel (JupyterLab: Running Terminals and Kernels), then restart this one")
+    return (
+        f"the device is held by {who}, and only one process at a time can open it: shut down the "
+        f"other notebook's kernel (JupyterLab: Running Terminals and Kernels), then restart this one"
+    )

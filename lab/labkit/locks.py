@@ -97,11 +97,15 @@ def recorded_cutoff() -> str:
     found = {name: header(name)["cutoff"] for name in lock_names() if (LOCKS / f"{name}.txt").is_file()}
     dates = set(found.values())
     if not found or None in dates:
-        raise LabError("the locks record no cut-off date; choose one with `invoke lock --refresh` "
-                       "(now) or `invoke lock --cutoff DATE`")
+        raise LabError(
+            "the locks record no cut-off date; choose one with `invoke lock --refresh` "
+            "(now) or `invoke lock --cutoff DATE`"
+        )
     if len(dates) > 1:
-        raise LabError(f"the locks record different cut-offs ({', '.join(f'{k}: {v}' for k, v in found.items())}); "
-                       "give them one with `invoke lock --cutoff DATE`")
+        raise LabError(
+            f"the locks record different cut-offs ({', '.join(f'{k}: {v}' for k, v in found.items())}); "
+            "give them one with `invoke lock --cutoff DATE`"
+        )
     return dates.pop()
 
 
@@ -115,9 +119,25 @@ def compile_lock(lock: str, target: Path, cutoff: str) -> Path:
     with tempfile.TemporaryDirectory() as tmp:
         # Always into a new file: uv would prefer the versions of an existing output file.
         fresh = Path(tmp) / f"{lock}.txt"
-        cmd = [sys.executable, "-m", "uv", "pip", "compile", str(paths.ROOT / "pyproject.toml"),
-               "--generate-hashes", "--no-header", "--quiet", "--python-version", PYTHON,
-               "--python-platform", PLATFORM, "--exclude-newer", cutoff, "-o", str(fresh)]
+        cmd = [
+            sys.executable,
+            "-m",
+            "uv",
+            "pip",
+            "compile",
+            str(paths.ROOT / "pyproject.toml"),
+            "--generate-hashes",
+            "--no-header",
+            "--quiet",
+            "--python-version",
+            PYTHON,
+            "--python-platform",
+            PLATFORM,
+            "--exclude-newer",
+            cutoff,
+            "-o",
+            str(fresh),
+        ]
         for extra in extras(lock):
             cmd += ["--extra", extra]
         done = subprocess.run(cmd, capture_output=True, text=True, cwd=paths.ROOT)
@@ -157,8 +177,12 @@ def pip_platform_args() -> list[str]:
 def host_is_target() -> bool:
     """Whether this Python is the locks' target (Linux x86_64 CPython 3.11), which pip needs to
     evaluate dependencies' environment markers as the images will: it evaluates them for itself."""
-    return (sys.platform == "linux" and platform.machine() == "x86_64"
-            and sys.implementation.name == "cpython" and f"{sys.version_info[0]}.{sys.version_info[1]}" == PYTHON)
+    return (
+        sys.platform == "linux"
+        and platform.machine() == "x86_64"
+        and sys.implementation.name == "cpython"
+        and f"{sys.version_info[0]}.{sys.version_info[1]}" == PYTHON
+    )
 
 
 def dry_run(lock: str, workdir: Path, deps: bool = True) -> dict:
@@ -169,10 +193,29 @@ def dry_run(lock: str, workdir: Path, deps: bool = True) -> dict:
     where host_is_target(); elsewhere markers select other dependencies (pass deps=False).
     """
     report = workdir / f"{lock}-report.json"
-    cmd = [sys.executable, "-m", "pip", "install", "--dry-run", "--ignore-installed", "--require-hashes",
-           *([] if deps else ["--no-deps"]), "--only-binary=:all:", *pip_platform_args(),
-           "--python-version", PYTHON, "--implementation", "cp", "--target", str(workdir / "target"),
-           "--quiet", "--report", str(report), "-r", str(LOCKS / f"{lock}.txt")]
+    cmd = [
+        sys.executable,
+        "-m",
+        "pip",
+        "install",
+        "--dry-run",
+        "--ignore-installed",
+        "--require-hashes",
+        *([] if deps else ["--no-deps"]),
+        "--only-binary=:all:",
+        *pip_platform_args(),
+        "--python-version",
+        PYTHON,
+        "--implementation",
+        "cp",
+        "--target",
+        str(workdir / "target"),
+        "--quiet",
+        "--report",
+        str(report),
+        "-r",
+        str(LOCKS / f"{lock}.txt"),
+    ]
     done = subprocess.run(cmd, capture_output=True, text=True)
     if done.returncode:
         # pip's ERROR lines and the indented lines under them (e.g. the requirements a hash is missing for).

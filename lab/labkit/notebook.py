@@ -85,8 +85,10 @@ def start(notebook: str, namespace: dict):
     jax = setup(backend)
     source = paths.NOTEBOOKS / f"{notebook}.ipynb"
     if not source.is_file():
-        raise UsageError(f"labkit.start({notebook!r}): no such notebook in {paths.NOTEBOOKS}; give the "
-                         f"notebook's own name, e.g. {paths.notebook_paths()[0].stem!r}")
+        raise UsageError(
+            f"labkit.start({notebook!r}): no such notebook in {paths.NOTEBOOKS}; give the "
+            f"notebook's own name, e.g. {paths.notebook_paths()[0].stem!r}"
+        )
     declared = params.names(source)
     given = {name: namespace[name] for name in declared if name in namespace and name != "results_dir"}
     lab = Lab(notebook, backend, given, namespace.get("results_dir") or "", namespace)
@@ -95,8 +97,7 @@ def start(notebook: str, namespace: dict):
 
 
 def _not_yet(number: int) -> str:
-    return (f"the check needs exercise {number} above it: finish it, or load its answer with "
-            f"lab.solution({number})")
+    return f"the check needs exercise {number} above it: finish it, or load its answer with lab.solution({number})"
 
 
 def _check_cell(source: str) -> int | None:
@@ -173,8 +174,9 @@ class Lab:
 
     # -- checks --------------------------------------------------------------------------------
 
-    def check(self, key: str, got, expected, *, hint: str = "", accumulates: bool = False, dtype=None,
-              record: bool = True) -> None:
+    def check(
+        self, key: str, got, expected, *, hint: str = "", accumulates: bool = False, dtype=None, record: bool = True
+    ) -> None:
         """``got`` matches ``expected`` (usually a float64 NumPy reference) within this backend's
         tolerance for ``got``'s dtype; with ``dtype``, ``got`` must also be of that dtype."""
         _unwritten(got)
@@ -222,8 +224,10 @@ class Lab:
             # would send the learner to the wrong place, so name the first failure.
             if earlier := sorted(n for n in self._unresolved if n < self.exercise):
                 first = earlier[0]
-                text += (f"\nfirst fix exercise {first}: its check failed too ({self._unresolved[first]}), "
-                         f"and this exercise builds on what came before")
+                text += (
+                    f"\nfirst fix exercise {first}: its check failed too ({self._unresolved[first]}), "
+                    f"and this exercise builds on what came before"
+                )
             self._unresolved.setdefault(self.exercise, f"check {key!r}")
         raise CheckFailed(text)
 
@@ -272,8 +276,10 @@ class Lab:
         from .handouts import hidden_definition
 
         scope = dict(self._namespace)  # the notebook's names, but its namespace stays as it was
-        exec(compile(hidden_definition(paths.NOTEBOOKS / f"{self.notebook}.ipynb", name),
-                     f"<reference {name}>", "exec"), scope)
+        exec(
+            compile(hidden_definition(paths.NOTEBOOKS / f"{self.notebook}.ipynb", name), f"<reference {name}>", "exec"),
+            scope,
+        )
         return scope[name]
 
 
@@ -319,8 +325,10 @@ def _mismatch(actual: np.ndarray, expected: np.ndarray, dtype, backend: str, acc
     count = f"{m.beyond} of {m.size} elements differ" if actual.ndim else "it differs"
     if is_exact:
         return f"{count}; {where}: got {actual[at]!r}"
-    return (f"{count} beyond the {actual.dtype.name} tolerance (atol {atol:.0e}, rtol {rtol:.0e}); {where}: "
-            f"got {a[m.first]:.6g}, off by {abs(a[m.first] - e[m.first]):.3g}")
+    return (
+        f"{count} beyond the {actual.dtype.name} tolerance (atol {atol:.0e}, rtol {rtol:.0e}); {where}: "
+        f"got {a[m.first]:.6g}, off by {abs(a[m.first] - e[m.first]):.3g}"
+    )
 
 
 def _scalar_off(dtype: str, got: float, wanted: float, atol: float, rtol: float) -> str:

@@ -46,15 +46,33 @@ def is_run(folder: Path) -> bool:
 
 def protected() -> dict[Path, str]:
     """Folders no run may be, or contain: what each one is, for the message."""
-    return {paths.ROOT.resolve(): "the lab's checkout", paths.NOTEBOOKS.resolve(): "the lab's notebooks (lab/)",
-            Path.home().resolve(): "your home folder"}
+    return {
+        paths.ROOT.resolve(): "the lab's checkout",
+        paths.NOTEBOOKS.resolve(): "the lab's notebooks (lab/)",
+        Path.home().resolve(): "your home folder",
+    }
 
 
 # The system's own folders, and the home folder's secrets: nothing the lab writes goes inside them
 # (as root, a workspace there would be lent to the image's user). Root's home is one of them for
 # everyone but root, whose home, like anyone's, is where the lab may write.
-SYSTEM = ("/etc", "/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/boot", "/dev", "/sys", "/proc", "/run",
-          "/var", "/srv", "/root")
+SYSTEM = (
+    "/etc",
+    "/usr",
+    "/bin",
+    "/sbin",
+    "/lib",
+    "/lib32",
+    "/lib64",
+    "/boot",
+    "/dev",
+    "/sys",
+    "/proc",
+    "/run",
+    "/var",
+    "/srv",
+    "/root",
+)
 SCRATCH = ("/var/tmp",)  # inside SYSTEM, but meant for anyone's files
 SECRETS = (".ssh", ".gnupg")
 
@@ -84,8 +102,10 @@ def learner_folder(path: Path, flag: str, anywhere: bool) -> Path:
     image's user for the session, so a shared folder is never taken by a slip of the keyboard."""
     folder = writable_folder(path, flag, "give a folder for the learner's notebooks")
     if not anywhere and not any(folder.is_relative_to(p) for p in (Path.home().resolve(), paths.ROOT.resolve())):
-        raise UsageError(f"{flag} {folder} is outside your home folder and the checkout; give a folder there, "
-                         f"or add --anywhere to use this one on purpose")
+        raise UsageError(
+            f"{flag} {folder} is outside your home folder and the checkout; give a folder there, "
+            f"or add --anywhere to use this one on purpose"
+        )
     return folder
 
 
@@ -118,8 +138,9 @@ def fill(folder: Path, marker: str, files: dict[Path, bytes], flag: str) -> list
             if not dest.is_file() or dest.read_bytes() != data:
                 replace_file(dest, data)
     except OSError as err:
-        raise UsageError(f"{flag} {folder}: cannot write there ({err.strerror or err}); give a folder you can "
-                         f"write to") from None
+        raise UsageError(
+            f"{flag} {folder}: cannot write there ({err.strerror or err}); give a folder you can write to"
+        ) from None
     return list(files)
 
 
@@ -129,8 +150,10 @@ def own_files(files: list[Path], writer: str) -> list[Path]:
     someone's, and stops the command in one line rather than after an hour of work."""
     for dest in files:
         if dest.is_symlink() or dest.exists() and not dest.is_file():
-            raise UsageError(f"{writer} would replace {dest}, which is a symbolic link or not a file; move it "
-                             f"away, then run {writer} again")
+            raise UsageError(
+                f"{writer} would replace {dest}, which is a symbolic link or not a file; move it "
+                f"away, then run {writer} again"
+            )
     return files
 
 
@@ -146,10 +169,15 @@ def replace_file(dest: Path, data: bytes) -> None:
 def check(out: Path) -> Path:
     """``out`` resolved, or a UsageError saying why a run may not be written there."""
     folder = writable_folder(out, "--out", "give a new folder, such as out/<backend>, or an earlier run's folder")
-    if folder.is_dir() and not is_run(folder) and (runs := sorted(p.name for p in folder.iterdir()
-                                                                 if p.is_dir() and is_run(p))):
-        raise UsageError(f"--out {folder} holds other runs ({', '.join(runs)}); give one run's folder, "
-                         f"such as {folder / runs[0]}, or a new one")
+    if (
+        folder.is_dir()
+        and not is_run(folder)
+        and (runs := sorted(p.name for p in folder.iterdir() if p.is_dir() and is_run(p)))
+    ):
+        raise UsageError(
+            f"--out {folder} holds other runs ({', '.join(runs)}); give one run's folder, "
+            f"such as {folder / runs[0]}, or a new one"
+        )
     return owned_folder(out, MARKER, "--out", "invoke lab", owns=is_run, example=" (such as out/<backend>)")
 
 
@@ -201,8 +229,9 @@ def _take(lock: Path, out: Path, what: str) -> int:
         os.close(fd)
         if err.errno not in (errno.EAGAIN, errno.EACCES):
             raise _unwritable(out, err) from None
-        raise UsageError(f"another {what} (pid {holder}) is writing {out}; wait for it to end, or give "
-                         f"another --out") from None
+        raise UsageError(
+            f"another {what} (pid {holder}) is writing {out}; wait for it to end, or give another --out"
+        ) from None
     return fd
 
 

@@ -68,8 +68,9 @@ def names(notebook: Path) -> list[str]:
     source = cell["source"] if isinstance(cell["source"], str) else "".join(cell["source"])
     found = []
     for node in ast.parse(source).body:
-        targets = (node.targets if isinstance(node, ast.Assign)
-                   else [node.target] if isinstance(node, ast.AnnAssign) else [])
+        targets = (
+            node.targets if isinstance(node, ast.Assign) else [node.target] if isinstance(node, ast.AnnAssign) else []
+        )
         found += [t.id for t in targets if isinstance(t, ast.Name)]
     return found
 
@@ -122,10 +123,10 @@ def resolve(notebooks: list[Path], given: dict[str, object]) -> dict[str, dict[s
     known = sorted({n for d in decls.values() for n in d} - set(RUNNER_SET))
     for name in given:
         if name not in known:
-            raise UsageError(f"unknown parameter {name!r}: not declared by {', '.join(decls)}; "
-                             f"allowed: {', '.join(known)}")
+            raise UsageError(
+                f"unknown parameter {name!r}: not declared by {', '.join(decls)}; allowed: {', '.join(known)}"
+            )
     return {
-        stem: {name: convert(stem, name, decl[name]["type"], value)
-               for name, value in given.items() if name in decl}
+        stem: {name: convert(stem, name, decl[name]["type"], value) for name, value in given.items() if name in decl}
         for stem, decl in decls.items()
     }

@@ -27,8 +27,13 @@ def path(backend: str = "cpu", smoke: bool = False) -> Path:
     return paths.reference(backend, smoke)
 
 
-def regenerate(backend: str = "cpu", name: str | None = None, target: Path = paths.REFERENCE,
-               jobs: int | None = None, show_progress: bool = True) -> list[Path]:
+def regenerate(
+    backend: str = "cpu",
+    name: str | None = None,
+    target: Path = paths.REFERENCE,
+    jobs: int | None = None,
+    show_progress: bool = True,
+) -> list[Path]:
     """Run the whole lab on ``backend`` at full sizes and in smoke mode, and write each run's
     results as ``<target>/<name>.json`` and ``<name>-smoke.json`` (``name`` defaults to the backend).
 
@@ -36,8 +41,10 @@ def regenerate(backend: str = "cpu", name: str | None = None, target: Path = pat
     """
     name = name or backend
     if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]*", name):
-        raise UsageError(f"--name {name!r}: give a file name (letters, digits, '.', '_', '-'), not a path; the "
-                         f"references are kept in {target}")
+        raise UsageError(
+            f"--name {name!r}: give a file name (letters, digits, '.', '_', '-'), not a path; the "
+            f"references are kept in {target}"
+        )
     dests = outdir.own_files([Path(target) / f"{name}{suffix}.json" for suffix in VARIANTS], "invoke reference")
     found = {}
     with tempfile.TemporaryDirectory(prefix="jaxlab-reference-") as tmp:
@@ -46,8 +53,10 @@ def regenerate(backend: str = "cpu", name: str | None = None, target: Path = pat
             lab = runner.run_lab(backend, [], given, out=out, jobs=jobs, checks=False, show_progress=show_progress)
             if not lab.ok:
                 failed = ", ".join(f"{o.name} ({o.status}: {o.error})" for o in lab.steps if not o.ok)
-                raise LabError(f"the {backend} lab failed with {given or 'default parameters'}, so no "
-                               f"reference was written: {failed}")
+                raise LabError(
+                    f"the {backend} lab failed with {given or 'default parameters'}, so no "
+                    f"reference was written: {failed}"
+                )
             found[suffix] = json.loads((out / "results.json").read_text())
     for dest, results in zip(dests, found.values(), strict=True):
         write_json(dest, results)

@@ -68,9 +68,13 @@ def encode_array(x) -> dict:
         flat = wide.reshape(-1).astype(np.float64)
         idx = np.linspace(0, flat.size - 1, SAMPLE).astype(int)
         entry["summary"] = {
-            "sum": float(flat.sum()), "mean": float(flat.mean()), "std": float(flat.std()),
-            "min": float(flat.min()), "max": float(flat.max()),
-            "sample_index": idx.tolist(), "sample": flat[idx].tolist(),
+            "sum": float(flat.sum()),
+            "mean": float(flat.mean()),
+            "std": float(flat.std()),
+            "min": float(flat.min()),
+            "max": float(flat.max()),
+            "sample_index": idx.tolist(),
+            "sample": flat[idx].tolist(),
         }
     return entry
 
@@ -106,8 +110,10 @@ class Recorder:
         across machines and paired into speedups, never expected to match. Timing the same
         subject and variant again (a rerun cell) replaces the earlier record."""
         if variant not in VARIANTS:
-            raise ValueError(f"unknown timing variant {variant!r} for {subject!r}; valid variants: "
-                             f"{', '.join(VARIANTS)} (labkit/results.py)")
+            raise ValueError(
+                f"unknown timing variant {variant!r} for {subject!r}; valid variants: "
+                f"{', '.join(VARIANTS)} (labkit/results.py)"
+            )
         if not (isinstance(subject, str) and subject):
             raise ValueError(f"a timing's subject names what was timed, e.g. 'gelu'; got {subject!r}")
         seconds = float(seconds)
@@ -131,11 +137,19 @@ class Recorder:
     def save(self) -> Path:
         from .environment import describe
 
-        write_json(self.path, {
-            "format": FORMAT, "notebook": self.notebook, "params": self.params,
-            "environment": describe(self.params.get("backend", "cpu")),
-            "values": self.values, "timings": self.timings, "metrics": self.metrics, "facts": self.facts,
-        })
+        write_json(
+            self.path,
+            {
+                "format": FORMAT,
+                "notebook": self.notebook,
+                "params": self.params,
+                "environment": describe(self.params.get("backend", "cpu")),
+                "values": self.values,
+                "timings": self.timings,
+                "metrics": self.metrics,
+                "facts": self.facts,
+            },
+        )
         return self.path
 
 

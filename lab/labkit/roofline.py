@@ -116,8 +116,10 @@ def choose_sizes(device, smoke: bool = False, cache: int | None = None, memory: 
             n //= 2
         if smoke:
             return Sizes(min(ACCEL_SMOKE, full), n, f"smoke mode: {_mib(min(ACCEL_SMOKE, full))} per array")
-        why = (f"{_mib(limit)} usable device memory / ({SHARERS} notebooks x {ARRAYS} arrays) = "
-               f"{_mib(budget)} per array; taking {_mib(full)} (a power of two, at most {_mib(ACCEL_CAP)})")
+        why = (
+            f"{_mib(limit)} usable device memory / ({SHARERS} notebooks x {ARRAYS} arrays) = "
+            f"{_mib(budget)} per array; taking {_mib(full)} (a power of two, at most {_mib(ACCEL_CAP)})"
+        )
         return Sizes(full, n, why)
     n_full, n_smoke = MATMUL_N_HOST
     if smoke:
@@ -126,15 +128,17 @@ def choose_sizes(device, smoke: bool = False, cache: int | None = None, memory: 
     memory = host_memory() if memory is None else memory
     want = HOST_CACHE_FACTOR * cache if cache else HOST_CAP
     full = min(max(_floor_pow2(want), HOST_MIN), HOST_CAP)
-    rule = (f"{HOST_CACHE_FACTOR}x the last-level cache of {_mib(cache)}" if cache else "the cache size is unknown")
+    rule = f"{HOST_CACHE_FACTOR}x the last-level cache of {_mib(cache)}" if cache else "the cache size is unknown"
     rule += f", within {_mib(HOST_MIN)}..{_mib(HOST_CAP)}"
     if memory and _floor_pow2(memory // (SHARERS * ARRAYS)) < full:
         full = max(_floor_pow2(memory // (SHARERS * ARRAYS)), MiB)
         rule += f", at most 1/{SHARERS * ARRAYS} of the {_mib(memory)} memory"
     why = f"CPU: {_mib(full)} per array ({rule})"
     if cache and full <= 2 * cache:
-        why += ("; the cache is unusually large, so part of each array may still be served from it "
-                "(a cache this size is usually shared with other cores, or other machines)")
+        why += (
+            "; the cache is unusually large, so part of each array may still be served from it "
+            "(a cache this size is usually shared with other cores, or other machines)"
+        )
     return Sizes(full, n_full, why)
 
 

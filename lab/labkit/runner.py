@@ -107,8 +107,10 @@ def select_notebooks(names: list[str] | tuple[str, ...] = ()) -> list[Path]:
     stems: dict[str, Path] = {}
     for path in chosen:
         if (other := stems.setdefault(path.stem, path)) != path:
-            raise UsageError(f"two notebooks named {path.stem!r} ({other} and {path}); their outputs would "
-                             f"overwrite each other: rename one, or run them one at a time")
+            raise UsageError(
+                f"two notebooks named {path.stem!r} ({other} and {path}); their outputs would "
+                f"overwrite each other: rename one, or run them one at a time"
+            )
     return chosen
 
 
@@ -142,20 +144,38 @@ def slots(backend: str, jobs: int | None, steps: int) -> int:
 
 
 def _progress() -> Progress:
-    return Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                    TimeElapsedColumn(), console=Console(stderr=True))
+    return Progress(
+        SpinnerColumn(),
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=Console(stderr=True),
+    )
 
 
-def execute_notebooks(plan: Plan, staging: Path, jobs: int, timeout: float = NOTEBOOK_TIMEOUT,
-                      progress: Progress | None = None, cell_timeout: float | None = None) -> list[Outcome]:
+def execute_notebooks(
+    plan: Plan,
+    staging: Path,
+    jobs: int,
+    timeout: float = NOTEBOOK_TIMEOUT,
+    progress: Progress | None = None,
+    cell_timeout: float | None = None,
+) -> list[Outcome]:
     """Run every notebook of ``plan`` with papermill, ``jobs`` kernels at a time; ``timeout`` bounds
     a whole notebook, ``cell_timeout`` (if set) each cell."""
     return execute_steps(plan, staging, jobs, timeout, progress, cell_timeout, checks=False)[0]
 
 
-def execute_steps(plan: Plan, staging: Path, jobs: int, timeout: float = NOTEBOOK_TIMEOUT,
-                  progress: Progress | None = None, cell_timeout: float | None = None,
-                  checks: bool = True) -> tuple[list[Outcome], Outcome | None]:
+def execute_steps(
+    plan: Plan,
+    staging: Path,
+    jobs: int,
+    timeout: float = NOTEBOOK_TIMEOUT,
+    progress: Progress | None = None,
+    cell_timeout: float | None = None,
+    checks: bool = True,
+) -> tuple[list[Outcome], Outcome | None]:
     """The notebooks and (with ``checks``) the checks' sessions, ``jobs`` processes at a time.
 
     The checks' sessions are queued first: they are the longest steps, and run next to the
@@ -202,8 +222,15 @@ def execute_steps(plan: Plan, staging: Path, jobs: int, timeout: float = NOTEBOO
         pool.shutdown(wait=True, cancel_futures=True)
 
 
-def _notebook(plan: Plan, nb: Path, staging: Path, results_dir: Path, timeout: float, cell_timeout: float | None,
-              cancel: threading.Event) -> Outcome:
+def _notebook(
+    plan: Plan,
+    nb: Path,
+    staging: Path,
+    results_dir: Path,
+    timeout: float,
+    cell_timeout: float | None,
+    cancel: threading.Event,
+) -> Outcome:
     """One notebook in a worker process of its own (``labkit.execute``), and how it ended."""
     out_nb = staging / "notebooks" / nb.name
     status_file = staging / "logs" / f"{nb.stem}.status.json"
@@ -212,16 +239,33 @@ def _notebook(plan: Plan, nb: Path, staging: Path, results_dir: Path, timeout: f
     log_file = staging / "logs" / f"{nb.stem}.log"
     with log_file.open("w") as log:
         limit = [str(cell_timeout)] if cell_timeout else []
-        proc = processes.start([sys.executable, "-m", "labkit.execute", str(nb), str(out_nb),
-                                str(status_file), json.dumps(injected), *limit],
-                               stdout=subprocess.DEVNULL, stderr=log)
+        proc = processes.start(
+            [
+                sys.executable,
+                "-m",
+                "labkit.execute",
+                str(nb),
+                str(out_nb),
+                str(status_file),
+                json.dumps(injected),
+                *limit,
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=log,
+        )
         ended = processes.wait(proc, timeout, cancel)
     seconds = round(time.monotonic() - start, 2)
     if ended == "done" and status_file.is_file():
         status = json.loads(status_file.read_text())
         status_file.unlink()
-        return Outcome(nb.stem, status["status"], seconds, status.get("cell"),
-                       status.get("cell_source", ""), status.get("error", ""))
+        return Outcome(
+            nb.stem,
+            status["status"],
+            seconds,
+            status.get("cell"),
+            status.get("cell_source", ""),
+            status.get("error", ""),
+        )
     if ended == "timeout":
         return Outcome(nb.stem, "timeout", seconds, error=f"no result after {timeout:.0f} s; kernel stopped")
     if ended == "cancelled":
@@ -250,8 +294,9 @@ class Session:
     log: Path
 
 
-def check_session(backend: str, staging: Path, suffix: str, extra: list[str], timeout: float,
-                  cancel: threading.Event) -> Session:
+def check_session(
+    backend: str, staging: Path, suffix: str, extra: list[str], timeout: float, cancel: threading.Event
+) -> Session:
     """One session of the consistency checks (pytest ``-m consistency``) on ``backend``: JUnit XML
     ``junit<suffix>.xml`` and a log into ``staging``."""
     junit, log = staging / f"junit{suffix}.xml", staging / "logs" / f"checks{suffix}.log"
@@ -259,10 +304,28 @@ def check_session(backend: str, staging: Path, suffix: str, extra: list[str], ti
         return Session("cancelled", {}, None, log)
     with log.open("w") as fh:
         # The checks shipped in the package; the project's own tests (tests/) are not the lab's.
-        proc = processes.start([sys.executable, "-m", "pytest", "-p", "labkit.consistency.plugin",
-                                str(consistency.HERE), "-m", "consistency", *extra, "--backend", backend,
-                                f"--junitxml={junit}", "-q", "-p", "no:cacheprovider"],
-                               cwd=paths.ROOT, stdout=fh, stderr=fh)
+        proc = processes.start(
+            [
+                sys.executable,
+                "-m",
+                "pytest",
+                "-p",
+                "labkit.consistency.plugin",
+                str(consistency.HERE),
+                "-m",
+                "consistency",
+                *extra,
+                "--backend",
+                backend,
+                f"--junitxml={junit}",
+                "-q",
+                "-p",
+                "no:cacheprovider",
+            ],
+            cwd=paths.ROOT,
+            stdout=fh,
+            stderr=fh,
+        )
         ended = processes.wait(proc, timeout, cancel)
     return Session(ended, junit_counts(junit) if ended == "done" else {}, proc.returncode, log)
 
@@ -287,8 +350,9 @@ def checks_outcome(sessions: list[Session], seconds: float) -> Outcome:
     return Outcome("checks", "failed", seconds, error=f"{text}; {lines[-1] if lines else ''}".strip("; "))
 
 
-def run_checks(backend: str, staging: Path, timeout: float = CHECKS_TIMEOUT,
-               cancel: threading.Event | None = None) -> Outcome:
+def run_checks(
+    backend: str, staging: Path, timeout: float = CHECKS_TIMEOUT, cancel: threading.Event | None = None
+) -> Outcome:
     """The consistency checks on their own, one session after the other."""
     (staging / "logs").mkdir(parents=True, exist_ok=True)
     start, sessions = time.monotonic(), []
@@ -305,14 +369,27 @@ def junit_counts(junit: Path) -> dict[str, int]:
     root = ET.parse(junit).getroot()
     suites = [root] if root.tag == "testsuite" else list(root.iter("testsuite"))
     total = {k: sum(int(s.get(k, 0)) for s in suites) for k in ("tests", "failures", "errors", "skipped")}
-    return {"passed": total["tests"] - total["failures"] - total["errors"] - total["skipped"],
-            "failed": total["failures"], "errors": total["errors"], "skipped": total["skipped"]}
+    return {
+        "passed": total["tests"] - total["failures"] - total["errors"] - total["skipped"],
+        "failed": total["failures"],
+        "errors": total["errors"],
+        "skipped": total["skipped"],
+    }
 
 
-def run_lab(backend: str = "cpu", notebooks: list[str] | tuple[str, ...] = (), given: dict | None = None,
-            out: Path | None = None, jobs: int | None = None, checks: bool = True,
-            timeout: float = NOTEBOOK_TIMEOUT, show_progress: bool = True,
-            cell_timeout: float | None = None, compare: bool = False, against: Path | None = None) -> LabRun:
+def run_lab(
+    backend: str = "cpu",
+    notebooks: list[str] | tuple[str, ...] = (),
+    given: dict | None = None,
+    out: Path | None = None,
+    jobs: int | None = None,
+    checks: bool = True,
+    timeout: float = NOTEBOOK_TIMEOUT,
+    show_progress: bool = True,
+    cell_timeout: float | None = None,
+    compare: bool = False,
+    against: Path | None = None,
+) -> LabRun:
     """Check the inputs, run the notebooks and the checks, and write ``out`` (default ``out/<backend>``).
     With ``compare``, end with the verdict against ``against`` (default: the CPU reference)."""
     plan = make_plan(backend, select_notebooks(notebooks), dict(given or {}))
@@ -324,20 +401,31 @@ def run_lab(backend: str = "cpu", notebooks: list[str] | tuple[str, ...] = (), g
         raise UsageError(f"--cell-timeout {cell_timeout}: give seconds, more than 0")
     with signals.stop_on_signals(), outdir.staged(out, backend) as staging:
         try:
-            return _run_staged(plan, staging, out, jobs, checks, timeout, show_progress, cell_timeout,
-                               against if compare else False)
+            return _run_staged(
+                plan, staging, out, jobs, checks, timeout, show_progress, cell_timeout, against if compare else False
+            )
         except KeyboardInterrupt as stop:
             code = getattr(stop, "exit_code", Interrupted.exit_code)
             what = getattr(stop, "signum", None)
             name = signal.Signals(what).name if what else "Ctrl-C"
-            raise Interrupted(f"stopped by {name}: every notebook, kernel and check was stopped; {out} left as "
-                              f"it was", code) from None
+            raise Interrupted(
+                f"stopped by {name}: every notebook, kernel and check was stopped; {out} left as it was", code
+            ) from None
         except OSError as err:  # writing the run's files or moving it into place
             raise LabError(f"could not write the run into {out}: {err.strerror or err}; {out} left as it was") from None
 
 
-def _run_staged(plan: Plan, staging: Path, out: Path, jobs: int, checks: bool, timeout: float,
-                show_progress: bool, cell_timeout: float | None, against: Path | None | bool) -> LabRun:
+def _run_staged(
+    plan: Plan,
+    staging: Path,
+    out: Path,
+    jobs: int,
+    checks: bool,
+    timeout: float,
+    show_progress: bool,
+    cell_timeout: float | None,
+    against: Path | None | bool,
+) -> LabRun:
     started = dt.datetime.now(dt.UTC)
     start = time.monotonic()
     progress = _progress() if show_progress else None
@@ -349,9 +437,15 @@ def _run_staged(plan: Plan, staging: Path, out: Path, jobs: int, checks: bool, t
         if progress:
             progress.stop()
     lab = LabRun(plan.backend, out, outcomes, check, round(time.monotonic() - start, 2), plan.given)
-    meta = {"backend": plan.backend, "params": plan.given, "jobs": jobs,
-            "started": started.isoformat(timespec="seconds"), "seconds": lab.seconds, "ok": lab.ok,
-            "steps": [asdict(o) for o in lab.steps]}
+    meta = {
+        "backend": plan.backend,
+        "params": plan.given,
+        "jobs": jobs,
+        "started": started.isoformat(timespec="seconds"),
+        "seconds": lab.seconds,
+        "ok": lab.ok,
+        "steps": [asdict(o) for o in lab.steps],
+    }
     digests = {nb.stem: source_digest(nb) for nb in plan.notebooks}
     results = merge(staging / "results", meta, digests)
     if against is not False and results["notebooks"]:

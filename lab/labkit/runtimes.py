@@ -16,5 +16,4 @@ def resolve(name: str, engine) -> tuple[str, str | None]:
         return name, None
     if engine.answers():
         return "docker", None
-    return "local", (f"no container engine answers ({engine.command}); running in this Python "
-                     f"(--runtime local)")
+    return "local", (f"no container engine answers ({engine.command}); running in this Python (--runtime local)")

@@ -24,10 +24,14 @@ def _rows(lab) -> list[tuple[str, str, str, str]]:
 
 def write_markdown(lab, path: Path) -> None:
     verdict = "passed" if lab.ok else "FAILED"
-    lines = [f"# JAX Lab run: {lab.backend}, {verdict}", "",
-             f"{len(lab.notebooks)} notebooks, {lab.seconds:.1f} s in all; parameters: "
-             f"{lab.params or 'defaults'}", "",
-             "| " + " | ".join(COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
+    lines = [
+        f"# JAX Lab run: {lab.backend}, {verdict}",
+        "",
+        f"{len(lab.notebooks)} notebooks, {lab.seconds:.1f} s in all; parameters: {lab.params or 'defaults'}",
+        "",
+        "| " + " | ".join(COLUMNS) + " |",
+        "|" + "---|" * len(COLUMNS),
+    ]
     lines += ["| " + " | ".join(cell.replace("|", "\\|") for cell in row) + " |" for row in _rows(lab)]
     if lab.verdict:
         lines += ["", f"Cross-hardware verdict: {lab.verdict.line}"]

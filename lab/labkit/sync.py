@@ -31,11 +31,15 @@ class Generated:
         try:
             text = self.path.read_text()
         except OSError as err:
-            raise UsageError(f"{self.path}: cannot be read ({err.strerror or err}); invoke sync fills in part "
-                             f"of a file that is there") from None
+            raise UsageError(
+                f"{self.path}: cannot be read ({err.strerror or err}); invoke sync fills in part "
+                f"of a file that is there"
+            ) from None
         if text.count(self.begin) != 1 or text.count(self.end) != 1:
-            raise UsageError(f"{self.path}: the lines {self.begin!r} and {self.end!r} must each appear once; "
-                             f"put them back around the generated part")
+            raise UsageError(
+                f"{self.path}: the lines {self.begin!r} and {self.end!r} must each appear once; "
+                f"put them back around the generated part"
+            )
         return text
 
     def synced(self) -> str:
@@ -60,6 +64,7 @@ def dockerfile_stages() -> str:
 
 # --- compose: one service per backend, under a profile of its name
 
+
 def _compose_flags(b: Backend) -> list[str]:
     """How the registry's container flags read in compose, with the comments they need there. A
     flag not taught here stops `invoke sync`, rather than be dropped from the service."""
@@ -73,29 +78,39 @@ def _compose_flags(b: Backend) -> list[str]:
         i += 1
         if flag == "--gpus":
             count = "all" if value == "all" else int(value)
-            lines += ["    # The GPUs, through the NVIDIA container toolkit.",
-                      "    deploy:", "      resources:", "        reservations:", "          devices:",
-                      "            - driver: nvidia", f"              count: {count}",
-                      "              capabilities: [gpu]"]
+            lines += [
+                "    # The GPUs, through the NVIDIA container toolkit.",
+                "    deploy:",
+                "      resources:",
+                "        reservations:",
+                "          devices:",
+                "            - driver: nvidia",
+                f"              count: {count}",
+                "              capabilities: [gpu]",
+            ]
         elif flag == "--device" and value:
             devices.append(value)
         elif flag == "--privileged":
             lines += ["    privileged: true"]
         elif flag in ("--net", "--network") and value == "host":
-            lines += ["    # The host's network: JupyterLab listens on the machine itself, on its loopback only;",
-                      "    # reach it through an SSH tunnel (ssh ... -L 8888:127.0.0.1:8888).",
-                      "    network_mode: host",
-                      '    command: ["python3", "-m", "labkit.workspace", "jupyter", "lab", "--ip=127.0.0.1", '
-                      '"--no-browser",',
-                      '              "--ServerApp.root_dir=/home/lab/work"]',
-                      "    environment:",
-                      "      JUPYTER_TOKEN: ${JUPYTER_TOKEN:?set JUPYTER_TOKEN to the token JupyterLab will require}",
-                      "      JUPYTER_PORT: ${JAXLAB_PORT:-8888}"]
+            lines += [
+                "    # The host's network: JupyterLab listens on the machine itself, on its loopback only;",
+                "    # reach it through an SSH tunnel (ssh ... -L 8888:127.0.0.1:8888).",
+                "    network_mode: host",
+                '    command: ["python3", "-m", "labkit.workspace", "jupyter", "lab", "--ip=127.0.0.1", '
+                '"--no-browser",',
+                '              "--ServerApp.root_dir=/home/lab/work"]',
+                "    environment:",
+                "      JUPYTER_TOKEN: ${JUPYTER_TOKEN:?set JUPYTER_TOKEN to the token JupyterLab will require}",
+                "      JUPYTER_PORT: ${JAXLAB_PORT:-8888}",
+            ]
         elif flag == "--shm-size" and value:
             lines += [f"    shm_size: {value}b" if value[-1] in "kmg" else f"    shm_size: {value}"]
         else:
-            raise LabError(f"backend {b.name!r}: container flag {args[i - 1]!r} has no compose form in "
-                           f"labkit/sync.py; add one there")
+            raise LabError(
+                f"backend {b.name!r}: container flag {args[i - 1]!r} has no compose form in "
+                f"labkit/sync.py; add one there"
+            )
     if devices:
         lines += ["    devices:", *(f"      - {d}" for d in devices)]
     return lines
@@ -104,8 +119,15 @@ def _compose_flags(b: Backend) -> list[str]:
 def compose_services() -> str:
     services = []
     for b in BACKENDS.values():
-        lines = [f"  {b.service}:", "    <<: *lab", f"    profiles: [{b.name}]", f"    image: {b.image}",
-                 "    build:", "      <<: *build", f"      args: {{BACKEND: {b.name}}}"]
+        lines = [
+            f"  {b.service}:",
+            "    <<: *lab",
+            f"    profiles: [{b.name}]",
+            f"    image: {b.image}",
+            "    build:",
+            "      <<: *build",
+            f"      args: {{BACKEND: {b.name}}}",
+        ]
         if b.description:
             lines.insert(1, f"    # {b.description}")
         flags = _compose_flags(b)
@@ -129,8 +151,10 @@ def _at_once(b: Backend) -> str:
 
 
 def readme_table() -> str:
-    rows = ["| backend | `JAX_PLATFORMS` | in this Python | image (`invoke build`) | container flags | device "
-            "| at once |", "| --- | --- | --- | --- | --- | --- | --- |"]
+    rows = [
+        "| backend | `JAX_PLATFORMS` | in this Python | image (`invoke build`) | container flags | device | at once |",
+        "| --- | --- | --- | --- | --- | --- | --- |",
+    ]
     for b in BACKENDS.values():
         extra = f'`pip install -e ".[{b.pip_extra}]"` (`{b.jax_extra}`)' if b.pip_extra else "`pip install -e .`"
         extra += "".join(f'; `".[{lock}]"`: {b.lock_notes[lock]}' for lock in b.locks[1:] if lock in b.lock_notes)
@@ -139,10 +163,14 @@ def readme_table() -> str:
         flags = f"`{shlex.join(b.container_args)}`" if b.container_args else "none"
         if b.container_runtime:
             flags += f" (needs the {b.container_runtime} container runtime)"
-        device = b.description + (f"; {b.simulated_devices} simulated devices" if b.simulated_devices and
-                                  "simulated" not in b.description else "")
-        rows.append(f"| `{b.name}` | `{b.jax_platforms_value}` | {extra} | {image} | {flags} | {device} | "
-                    f"{_at_once(b)} |")
+        device = b.description + (
+            f"; {b.simulated_devices} simulated devices"
+            if b.simulated_devices and "simulated" not in b.description
+            else ""
+        )
+        rows.append(
+            f"| `{b.name}` | `{b.jax_platforms_value}` | {extra} | {image} | {flags} | {device} | {_at_once(b)} |"
+        )
     return "\n".join(rows) + "\n"
 
 

@@ -57,13 +57,15 @@ def verdict(results: dict, against: Path | None = None) -> Verdict:
     if comparison.refusals:
         return Verdict(f"not compared with {name}: {comparison.refusals[0]}", True, False)
     ref_env = comparison.baseline.environment
-    differs = f"; this run: {_where(comparison.runs[1].environment)}" \
-        if _where(ref_env) != _where(comparison.runs[1].environment) else ""
+    differs = (
+        f"; this run: {_where(comparison.runs[1].environment)}"
+        if _where(ref_env) != _where(comparison.runs[1].environment)
+        else ""
+    )
     where = f"{name} ({_where(ref_env)}){differs}"
     total = len(comparison.rows)
     if comparison.ok:
         return Verdict(f"{total} of {total} results agree with {where}", True, True)
     fails = comparison.failures
     more = f" and {len(fails) - 3} more" if len(fails) > 3 else ""
-    return Verdict(f"{len(fails)} of {total} results disagree with {where}: {'; '.join(fails[:3])}{more}",
-                   False, True)
+    return Verdict(f"{len(fails)} of {total} results disagree with {where}: {'; '.join(fails[:3])}{more}", False, True)

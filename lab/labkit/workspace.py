@@ -76,8 +76,10 @@ def main(argv: list[str]) -> None:
     except (OSError, UsageError) as err:
         # An empty Lab whose every save fails is worse than no Lab: stop, and say why in one line.
         why = err.strerror if isinstance(err, OSError) else str(err)
-        sys.exit(f"workspace: {work} cannot be written by this user (uid {os.getuid()}): {why}; "
-                 f"mount a folder that uid {os.getuid()} owns, or leave JAXLAB_WORK unset for the named volume")
+        sys.exit(
+            f"workspace: {work} cannot be written by this user (uid {os.getuid()}): {why}; "
+            f"mount a folder that uid {os.getuid()} owns, or leave JAXLAB_WORK unset for the named volume"
+        )
     if argv:
         os.execvp(argv[0], argv)
 

@@ -27,8 +27,13 @@ NAME_CHAR = rb"[A-Za-z0-9_.+-]"
 
 
 def files(dirs: tuple[str, ...], pattern: str = "*") -> list[Path]:
-    return [f for d in dirs for top in sorted(SITE.glob(d)) for f in sorted(top.rglob(pattern))
-            if f.is_file() and not f.is_symlink()]
+    return [
+        f
+        for d in dirs
+        for top in sorted(SITE.glob(d))
+        for f in sorted(top.rglob(pattern))
+        if f.is_file() and not f.is_symlink()
+    ]
 
 
 def missing() -> dict[str, list[str]]:

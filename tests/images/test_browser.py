@@ -128,8 +128,9 @@ def run_through_exercise_1(page: Page, notebook: Path):
             # A check cell's code starts folded (its placeholder shows no count): wait for its output.
             expect(cells.nth(i).locator(".jp-OutputArea-output").first).to_be_attached(timeout=KERNEL_MS)
         else:  # "[*]:" while it runs (or waits), then "[n]:"
-            expect(cells.nth(i).locator(".jp-InputArea-prompt")).to_have_text(re.compile(r"^\[\d+\]:$"),
-                                                                             timeout=KERNEL_MS)
+            expect(cells.nth(i).locator(".jp-InputArea-prompt")).to_have_text(
+                re.compile(r"^\[\d+\]:$"), timeout=KERNEL_MS
+            )
     expect(kernel).to_have_text(re.compile(r"\| Idle$"), timeout=KERNEL_MS)
     return cells.nth(exercise), cells.nth(check)
 
@@ -147,8 +148,12 @@ def test_a_learner_logs_in_runs_handout_01_to_exercise_1_and_meets_its_message(c
         log_in(page, base, token)
         exercise_cell, check_cell = run_through_exercise_1(page, work / HANDOUT)
         # The handout's stub raises the exercise's message: in the exercise's cell, or its check's.
-        message = (exercise_cell.locator(ERROR_OUTPUT).or_(check_cell.locator(ERROR_OUTPUT))
-                   .filter(has_text="Exercise 1 (").first)
+        message = (
+            exercise_cell.locator(ERROR_OUTPUT)
+            .or_(check_cell.locator(ERROR_OUTPUT))
+            .filter(has_text="Exercise 1 (")
+            .first
+        )
         expect(message).to_be_visible(timeout=UI_MS)
         exercise_cell.scroll_into_view_if_needed()
         message.scroll_into_view_if_needed()

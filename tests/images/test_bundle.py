@@ -35,18 +35,21 @@ def one_line_error(result: subprocess.CompletedProcess) -> str:
     return lines[0]
 
 
-@pytest.mark.parametrize(("args", "says"), [
-    (["--backend", "nope"], "unknown backend 'nope'"),
-    (["--no-install"], "--no-install goes with --load DIR"),
-    (["--no-image"], "--no-image goes with --load DIR"),
-    (["--load", "{tmp}", "--out", "{tmp}/x"], "--out is for making a bundle"),
-    (["--load", "{tmp}", "--lock", "cpu"], "--lock is for making a bundle"),
-    (["--load", "{tmp}/nowhere"], "no such folder"),
-    (["--load", "{tmp}", "--no-image", "--no-install"], "has no SHA256SUMS: not a bundle"),
-    (["--out", "{tmp}"], "holds files that invoke bundle did not write"),
-    (["--out", str(paths.ROOT)], "is or contains the lab's checkout"),
-    (["--backend", "cpu", "--lock", "cuda"], "backend 'cpu' has no lock 'cuda'"),
-])
+@pytest.mark.parametrize(
+    ("args", "says"),
+    [
+        (["--backend", "nope"], "unknown backend 'nope'"),
+        (["--no-install"], "--no-install goes with --load DIR"),
+        (["--no-image"], "--no-image goes with --load DIR"),
+        (["--load", "{tmp}", "--out", "{tmp}/x"], "--out is for making a bundle"),
+        (["--load", "{tmp}", "--lock", "cpu"], "--lock is for making a bundle"),
+        (["--load", "{tmp}/nowhere"], "no such folder"),
+        (["--load", "{tmp}", "--no-image", "--no-install"], "has no SHA256SUMS: not a bundle"),
+        (["--out", "{tmp}"], "holds files that invoke bundle did not write"),
+        (["--out", str(paths.ROOT)], "is or contains the lab's checkout"),
+        (["--backend", "cpu", "--lock", "cuda"], "backend 'cpu' has no lock 'cuda'"),
+    ],
+)
 def test_bad_input_is_refused_in_one_line_and_leaves_the_folder_alone(tmp_path, args, says):
     mine = tmp_path / "notes.txt"
     mine.write_text("the user's own file\n")
@@ -131,9 +134,26 @@ def test_the_wheelhouse_alone_installs_the_lock_and_the_project(made, tmp_path):
     checked, every dependency resolved: the wheelhouse is complete. A dry run, into a --target."""
     out, _ = made
     report = tmp_path / "report.json"
-    cmd = [sys.executable, "-m", "pip", "install", "--dry-run", "--no-index", "--require-hashes", "--find-links",
-           str(out / "wheels"), "--target", str(tmp_path / "target"), "--quiet", "--report", str(report),
-           "-r", str(out / "locks" / "cpu.txt"), "-r", str(out / "locks" / bundle.PROJECT_LOCK)]
+    cmd = [
+        sys.executable,
+        "-m",
+        "pip",
+        "install",
+        "--dry-run",
+        "--no-index",
+        "--require-hashes",
+        "--find-links",
+        str(out / "wheels"),
+        "--target",
+        str(tmp_path / "target"),
+        "--quiet",
+        "--report",
+        str(report),
+        "-r",
+        str(out / "locks" / "cpu.txt"),
+        "-r",
+        str(out / "locks" / bundle.PROJECT_LOCK),
+    ]
     done = subprocess.run(cmd, capture_output=True, text=True, env=bundle.pip_env())
     assert done.returncode == 0, done.stderr[-3000:]
     plan = json.loads(report.read_text())["install"]
@@ -208,8 +228,20 @@ def test_a_corrupt_copy_loads_nothing_and_the_bundle_brings_the_image_back_for_t
             invoke("build", "--backend", "cpu")
 
     run = tmp_path / "run"
-    lab = invoke("lab", "--backend", "cpu", "--runtime", "docker", "-n", "01", "-p", "smoke=true", "--no-checks",
-                 "--out", str(run))
+    lab = invoke(
+        "lab",
+        "--backend",
+        "cpu",
+        "--runtime",
+        "docker",
+        "-n",
+        "01",
+        "-p",
+        "smoke=true",
+        "--no-checks",
+        "--out",
+        str(run),
+    )
     assert lab.returncode == 0, (lab.stdout + lab.stderr)[-3000:]
     results = json.loads((run / "results.json").read_text())
     first = next(p.stem for p in paths.notebook_paths() if p.stem.startswith("01_"))
@@ -220,8 +252,13 @@ def test_a_corrupt_copy_loads_nothing_and_the_bundle_brings_the_image_back_for_t
 @pytest.mark.container
 def test_ctrl_c_leaves_no_half_written_bundle_and_no_process(engine, tmp_path):
     out = tmp_path / "bundle-cpu"
-    proc = subprocess.Popen([sys.executable, "-m", "invoke", "bundle", "--backend", "cpu", "--out", str(out)],
-                            cwd=paths.ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "invoke", "bundle", "--backend", "cpu", "--out", str(out)],
+        cwd=paths.ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         deadline = time.monotonic() + 300
         image = None

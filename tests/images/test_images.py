@@ -25,8 +25,9 @@ pytestmark = pytest.mark.container
 CPU = BACKENDS["cpu"]
 
 
-def run_in_image(engine, image: str, *cmd: str, entrypoint: str | None = None,
-                 stdin: str | None = None) -> subprocess.CompletedProcess:
+def run_in_image(
+    engine, image: str, *cmd: str, entrypoint: str | None = None, stdin: str | None = None
+) -> subprocess.CompletedProcess:
     args = [engine.command, "run", "--rm", *engine.run_args]
     if entrypoint:
         args += ["--entrypoint", entrypoint]
@@ -51,8 +52,9 @@ def test_lab_passes_inside_the_cpu_image_and_output_belongs_to_the_invoking_user
 def test_docker_runtime_takes_a_notebook_by_path_from_outside_the_lab(cpu_image, tmp_path):
     out = tmp_path / "out" / "cpu"
     notebook = FIXTURES / "01_ok.ipynb"  # not in the image: mounted read-only
-    result = invoke("lab", "--backend", "cpu", "--runtime", "docker", "--no-checks", "--out", str(out),
-                    "-n", str(notebook))
+    result = invoke(
+        "lab", "--backend", "cpu", "--runtime", "docker", "--no-checks", "--out", str(out), "-n", str(notebook)
+    )
     assert result.returncode == 0, (result.stdout + result.stderr)[-3000:]
     assert (out / "notebooks" / "01_ok.ipynb").is_file()
     assert set(json.loads((out / "results.json").read_text())["notebooks"]) == {"01_ok"}
@@ -81,8 +83,9 @@ def test_no_ca_bundle_or_secret_left_in_the_image(engine, cpu_image):
         return
     # Any file of the bundle's exact size must not be the bundle.
     size = cert.stat().st_size
-    found = run_in_image(engine, cpu_image, "sh", "-c",
-                         f"find / -xdev -type f -size {size}c -exec sha256sum {{}} + 2>/dev/null; true")
+    found = run_in_image(
+        engine, cpu_image, "sh", "-c", f"find / -xdev -type f -size {size}c -exec sha256sum {{}} + 2>/dev/null; true"
+    )
     import hashlib
 
     digest = hashlib.sha256(cert.read_bytes()).hexdigest()
@@ -94,9 +97,24 @@ def jupyter_container(engine, cpu_image):
     token, port = secrets.token_hex(16), free_port()
     name = f"jaxlab-test-{port}"
     publish = [] if "host" in " ".join(engine.run_args) else ["-p", f"127.0.0.1:{port}:{port}"]
-    started = subprocess.run([engine.command, "run", "-d", "--name", name, *engine.run_args, *publish,
-                              "-e", f"JUPYTER_TOKEN={token}", "-e", f"JUPYTER_PORT={port}", cpu_image],
-                             capture_output=True, text=True)
+    started = subprocess.run(
+        [
+            engine.command,
+            "run",
+            "-d",
+            "--name",
+            name,
+            *engine.run_args,
+            *publish,
+            "-e",
+            f"JUPYTER_TOKEN={token}",
+            "-e",
+            f"JUPYTER_PORT={port}",
+            cpu_image,
+        ],
+        capture_output=True,
+        text=True,
+    )
     assert started.returncode == 0, started.stderr
     try:
         yield name, port, token
@@ -114,8 +132,9 @@ def test_jupyterlab_requires_its_token_and_turns_healthy(engine, jupyter_contain
     assert http_status(f"{base}/api/status?token=wrong-{token}") == 403
     health = ""
     while time.monotonic() < deadline:
-        health = subprocess.run([engine.command, "inspect", "--format", "{{.State.Health.Status}}", name],
-                                capture_output=True, text=True).stdout.strip()
+        health = subprocess.run(
+            [engine.command, "inspect", "--format", "{{.State.Health.Status}}", name], capture_output=True, text=True
+        ).stdout.strip()
         if health == "healthy":
             break
         time.sleep(2)
@@ -150,8 +169,9 @@ def accelerator_image(name: str) -> str:
 
 def probe(engine, image: str, *args: str) -> dict:
     """tests/image_probe.py, run by the image's Python (sent on stdin: this checkout's copy)."""
-    done = run_in_image(engine, image, "-", *args, entrypoint="python3",
-                        stdin=(Path(__file__).with_name("image_probe.py")).read_text())
+    done = run_in_image(
+        engine, image, "-", *args, entrypoint="python3", stdin=(Path(__file__).with_name("image_probe.py")).read_text()
+    )
     assert done.returncode == 0, done.stderr[-2000:]
     return json.loads(done.stdout)
 
@@ -225,15 +245,23 @@ MULTI_NODE_ONLY = "nvidia/nvshmem/lib/nvshmem_"
 @pytest.mark.parametrize("name", PRUNED)
 def test_every_shared_library_still_finds_its_dependencies(engine, name):
     missing = probe(engine, accelerator_image(name), "missing")["missing"]
-    unexpected = {lib: sorted(set(needs) - HOST_DRIVER) for lib, needs in missing.items()
-                  if not lib.startswith(MULTI_NODE_ONLY) and set(needs) - HOST_DRIVER}
+    unexpected = {
+        lib: sorted(set(needs) - HOST_DRIVER)
+        for lib, needs in missing.items()
+        if not lib.startswith(MULTI_NODE_ONLY) and set(needs) - HOST_DRIVER
+    }
     assert unexpected == {}
 
 
 def test_compose_refuses_to_start_without_a_token(engine):
     env = {k: v for k, v in os.environ.items() if k != "JUPYTER_TOKEN"}
-    result = subprocess.run([*engine.compose, "-f", str(paths.ROOT / "compose.yaml"), "--profile", "cpu", "config"],
-                            capture_output=True, text=True, env=env, cwd=paths.ROOT)
+    result = subprocess.run(
+        [*engine.compose, "-f", str(paths.ROOT / "compose.yaml"), "--profile", "cpu", "config"],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=paths.ROOT,
+    )
     assert result.returncode != 0 and "set JUPYTER_TOKEN" in result.stdout + result.stderr
 
 
@@ -243,14 +271,21 @@ def test_compose_cpu_profile_serves_jupyterlab_on_loopback_with_its_token(engine
     work.mkdir()
     uid, gid = (os.getuid(), os.getgid()) if os.getuid() else (containers.IMAGE_UID, containers.IMAGE_UID)
     os.chown(work, uid, gid)  # as the README says: a folder of the user's, and the user's id
-    env = dict(os.environ, JUPYTER_TOKEN=token, JAXLAB_PORT=str(port), JAXLAB_WORK=str(work),
-               JAXLAB_UID=str(uid), JAXLAB_GID=str(gid))
+    env = dict(
+        os.environ,
+        JUPYTER_TOKEN=token,
+        JAXLAB_PORT=str(port),
+        JAXLAB_WORK=str(work),
+        JAXLAB_UID=str(uid),
+        JAXLAB_GID=str(gid),
+    )
     compose = [*engine.compose, "-f", str(paths.ROOT / "compose.yaml"), "-p", f"jaxlabtest{port}", "--profile", "cpu"]
     up = subprocess.run([*compose, "up", "-d", "--no-build"], capture_output=True, text=True, env=env, cwd=paths.ROOT)
     try:
         assert up.returncode == 0, up.stderr
-        ports = subprocess.run([*compose, "port", "lab-cpu", "8888"], capture_output=True, text=True, env=env,
-                               cwd=paths.ROOT)
+        ports = subprocess.run(
+            [*compose, "port", "lab-cpu", "8888"], capture_output=True, text=True, env=env, cwd=paths.ROOT
+        )
         assert ports.stdout.strip() == f"127.0.0.1:{port}"
         base = f"http://127.0.0.1:{port}"
         assert wait_for_jupyter(base, token) == 200
@@ -261,14 +296,24 @@ def test_compose_cpu_profile_serves_jupyterlab_on_loopback_with_its_token(engine
 
 
 def test_the_readmes_compose_line_gives_a_fresh_learner_a_workspace_they_can_write_that_survives(
-        engine, cpu_image, tmp_path):
+    engine, cpu_image, tmp_path
+):
     """Exactly the README's line (a token, a profile, nothing else) in a folder with no ./work:
     the handouts in a workspace the learner can write, kept across down and up, never as root."""
     token, port = secrets.token_hex(16), free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("JAXLAB_")}
     env.update(JUPYTER_TOKEN=token, JAXLAB_PORT=str(port))  # the port only so that tests can run side by side
-    compose = [*engine.compose, "-f", str(paths.ROOT / "compose.yaml"), "--project-directory", str(tmp_path),
-               "-p", f"jaxlabfresh{port}", "--profile", "cpu"]
+    compose = [
+        *engine.compose,
+        "-f",
+        str(paths.ROOT / "compose.yaml"),
+        "--project-directory",
+        str(tmp_path),
+        "-p",
+        f"jaxlabfresh{port}",
+        "--profile",
+        "cpu",
+    ]
 
     def up():
         started = subprocess.run([*compose, "up", "-d", "--no-build"], capture_output=True, text=True, env=env)
@@ -294,15 +339,20 @@ def test_a_workspace_the_user_cannot_write_stops_the_container_in_one_line(engin
     work = tmp_path / "work"
     work.mkdir()
     work.chmod(0o555)  # nobody but root may write it, and the container never runs as root
-    done = subprocess.run([engine.command, "run", "--rm", *engine.run_args, "-v", f"{work}:/home/lab/work", cpu_image],
-                          capture_output=True, text=True, timeout=120)
+    done = subprocess.run(
+        [engine.command, "run", "--rm", *engine.run_args, "-v", f"{work}:/home/lab/work", cpu_image],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert done.returncode != 0
     last = done.stderr.strip().splitlines()
     assert len(last) == 1 and "workspace: /home/lab/work cannot be written" in last[0], done.stderr
 
 
 def test_sigterm_to_invoke_jupyter_stops_its_container_and_keeps_the_token_off_command_lines(
-        engine, cpu_image, tmp_path):
+    engine, cpu_image, tmp_path
+):
     import signal
 
     port, token = free_port(), secrets.token_hex(16)
@@ -312,8 +362,9 @@ def test_sigterm_to_invoke_jupyter_stops_its_container_and_keeps_the_token_off_c
         assert http_status(f"http://127.0.0.1:{port}/api/status?token={token}") == 200  # announced once it answers
         command_lines = subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True).stdout
         assert token not in command_lines
-        running = subprocess.run([engine.command, "ps", "-q", "--filter", f"name=^{name}$"],
-                                 capture_output=True, text=True).stdout.strip()
+        running = subprocess.run(
+            [engine.command, "ps", "-q", "--filter", f"name=^{name}$"], capture_output=True, text=True
+        ).stdout.strip()
         assert running, f"no container {name}"
     finally:
         code = stop(proc)
@@ -325,9 +376,12 @@ def test_sigterm_to_invoke_jupyter_stops_its_container_and_keeps_the_token_off_c
 def contents(port: int, token: str, path: str, body: dict | None = None) -> dict:
     """JupyterLab's contents API: GET ``path``, or PUT ``body`` there."""
     data = json.dumps(body).encode() if body is not None else None
-    request = urllib.request.Request(f"http://127.0.0.1:{port}/api/contents/{path}?token={token}", data=data,
-                                     method="PUT" if body is not None else "GET",
-                                     headers={"Content-Type": "application/json"})
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{port}/api/contents/{path}?token={token}",
+        data=data,
+        method="PUT" if body is not None else "GET",
+        headers={"Content-Type": "application/json"},
+    )
     with urllib.request.urlopen(request, timeout=30) as response:
         return json.loads(response.read())
 

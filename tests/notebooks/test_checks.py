@@ -10,9 +10,29 @@ from labkit import consistency, get_backend, paths, runner
 
 def float64_checks(backend: str) -> int:
     """How many float64 checks the catalogue holds, in every module: what a --x64 session collects."""
-    listed = subprocess.run([sys.executable, "-m", "pytest", "--collect-only", "-q", "-p", "labkit.consistency.plugin",
-                             str(consistency.HERE), "-m", "consistency", "--x64", "--backend", backend,
-                             "-p", "no:cacheprovider"], capture_output=True, text=True, cwd=paths.ROOT, timeout=300)
+    listed = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "--collect-only",
+            "-q",
+            "-p",
+            "labkit.consistency.plugin",
+            str(consistency.HERE),
+            "-m",
+            "consistency",
+            "--x64",
+            "--backend",
+            backend,
+            "-p",
+            "no:cacheprovider",
+        ],
+        capture_output=True,
+        text=True,
+        cwd=paths.ROOT,
+        timeout=300,
+    )
     return sum("::" in line and "float64" in line for line in listed.stdout.splitlines())
 
 

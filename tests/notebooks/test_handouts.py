@@ -50,8 +50,10 @@ def test_no_answer_and_no_spoiler_is_left_in_a_handout(nb):
     assert all(not c.get("outputs") for c in handout.cells if c.cell_type == "code")
     folded = {i for i, c in enumerate(handout.cells) if c.metadata.get("jupyter", {}).get("source_hidden")}
     checks = {i for i, c in enumerate(handout.cells) if handouts.role(c) == "check"}
-    assert checks and folded == checks, f"{nb.stem}: cells {sorted(folded ^ checks)} are folded but are not " \
-                                        f"checks, or are checks that show their expected values"
+    assert checks and folded == checks, (
+        f"{nb.stem}: cells {sorted(folded ^ checks)} are folded but are not "
+        f"checks, or are checks that show their expected values"
+    )
     for i in checks:  # each check cell names its exercise, for the kernel to point back to it
         assert handouts.CHECKS_EXERCISE.match(handout.cells[i].source), handout.cells[i].source[:80]
     numbers = [e.number for e in handouts.exercises(instructor)]
@@ -79,8 +81,7 @@ def errors_of(cell) -> list[str]:
 
 
 @pytest.mark.parametrize("nb", NOTEBOOKS, ids=lambda p: p.stem[:2])
-def test_each_exercise_fails_with_its_message_and_its_solution_lets_the_learner_go_on(nb, tmp_path, backend,
-                                                                                      smoke_run):
+def test_each_exercise_fails_with_its_message_and_its_solution_lets_the_learner_go_on(nb, tmp_path, backend, smoke_run):
     """The handout as a learner meets it, with one addition: at the end of each exercise's section
     the learner gives up and runs ``lab.solution(N)``. Every exercise's first error is its own
     message, every check that cannot run yet names its exercise, after the last solution nothing
@@ -96,15 +97,20 @@ def test_each_exercise_fails_with_its_message_and_its_solution_lets_the_learner_
         marker.metadata["solution_of"] = exercise.number
         # ... and then runs the section's checks (and demos that use the answer) again, as a learner
         # does after loading an answer.
-        again = [nbformat.v4.new_code_cell(c.source, metadata={**c.metadata, "checked_again": True})
-                 for c in handout.cells[exercise.cells[0]: end] if handouts.role(c) in ("check", "demo")]
+        again = [
+            nbformat.v4.new_code_cell(c.source, metadata={**c.metadata, "checked_again": True})
+            for c in handout.cells[exercise.cells[0] : end]
+            if handouts.role(c) in ("check", "demo")
+        ]
         handout.cells[end:end] = [marker, *again]
     params = next(i for i, c in enumerate(handout.cells) if "parameters" in c.metadata.get("tags", []))
     results = tmp_path / "results"
-    handout.cells.insert(params + 1, nbformat.v4.new_code_cell(
-        f'smoke = True\nbackend = {backend!r}\nresults_dir = {str(results)!r}'))
-    NotebookClient(handout, timeout=600, kernel_name="python3", allow_errors=True,
-                   resources={"metadata": {"path": str(tmp_path)}}).execute()
+    handout.cells.insert(
+        params + 1, nbformat.v4.new_code_cell(f"smoke = True\nbackend = {backend!r}\nresults_dir = {str(results)!r}")
+    )
+    NotebookClient(
+        handout, timeout=600, kernel_name="python3", allow_errors=True, resources={"metadata": {"path": str(tmp_path)}}
+    ).execute()
 
     section, first_error, late = 0, {}, []
     for cell in handout.cells:
@@ -134,9 +140,13 @@ def test_each_exercise_fails_with_its_message_and_its_solution_lets_the_learner_
     for cell in solutions:  # the answer is shown once, on purpose, where the learner asked for it
         shown = "".join(o.get("text", "") for o in cell.outputs if o.get("output_type") == "stream")
         assert shown.startswith(f"Exercise {cell.metadata['solution_of']} ("), shown[:200]
-    instructor_run = Run(None, "instructor", {"run": {"backend": backend},
-                                              "notebooks": {nb.stem: smoke_run[1]["notebooks"][nb.stem]}})
-    learner_run = Run(None, "handout", {"run": {"backend": backend},
-                                        "notebooks": {nb.stem: json.loads((results / f"{nb.stem}.json").read_text())}})
+    instructor_run = Run(
+        None, "instructor", {"run": {"backend": backend}, "notebooks": {nb.stem: smoke_run[1]["notebooks"][nb.stem]}}
+    )
+    learner_run = Run(
+        None,
+        "handout",
+        {"run": {"backend": backend}, "notebooks": {nb.stem: json.loads((results / f"{nb.stem}.json").read_text())}},
+    )
     differ = [(row.key, row.why) for row in compare_runs(instructor_run, learner_run) if not row.ok]
     assert differ == [], f"{nb.stem}: after lab.solution the notebook's state is not the instructor's: {differ[:3]}"

@@ -26,8 +26,9 @@ def test_the_lab_has_its_numbered_notebooks():
 @pytest.mark.parametrize("nb", NOTEBOOKS, ids=ids)
 def test_committed_notebook_carries_no_outputs(nb):
     cells = nbformat.read(nb, as_version=4).cells
-    dirty = [i for i, c in enumerate(cells, 1)
-             if c.cell_type == "code" and (c.outputs or c.execution_count is not None)]
+    dirty = [
+        i for i, c in enumerate(cells, 1) if c.cell_type == "code" and (c.outputs or c.execution_count is not None)
+    ]
     assert not dirty, f"{nb.name}: cells {dirty} carry outputs; clear them before committing"
 
 
@@ -74,7 +75,7 @@ def test_every_exercise_is_checked_through_lab_check_and_no_check_cell_asserts_b
         if cell.cell_type != "code" or "### BEGIN SOLUTION" not in cell.source:
             continue
         section = []
-        for later in cells[i + 1:]:
+        for later in cells[i + 1 :]:
             if later.cell_type == "markdown" and later.source.lstrip().startswith("#"):
                 break
             if later.cell_type == "code" and handouts.role(later) == "check":

@@ -31,8 +31,14 @@ def processes_under(folder: Path) -> list[psutil.Process]:
 
 def test_broken_notebook_is_reported_with_its_cell_and_others_are_kept(tmp_path):
     out = tmp_path / "out"
-    lab = runner.run_lab("cpu", [str(FIXTURES / "01_ok.ipynb"), str(FIXTURES / "02_broken.ipynb")],
-                         {"seed": "2"}, out=out, checks=False, show_progress=False)
+    lab = runner.run_lab(
+        "cpu",
+        [str(FIXTURES / "01_ok.ipynb"), str(FIXTURES / "02_broken.ipynb")],
+        {"seed": "2"},
+        out=out,
+        checks=False,
+        show_progress=False,
+    )
     by_name = {o.name: o for o in lab.notebooks}
     assert not lab.ok
     assert by_name["01_ok"].status == "passed"
@@ -53,8 +59,9 @@ def test_broken_notebook_is_reported_with_its_cell_and_others_are_kept(tmp_path)
 
 def test_timeout_stops_the_kernel(tmp_path):
     out = tmp_path / "out"
-    lab = runner.run_lab("cpu", [str(FIXTURES / "03_sleepy.ipynb")], {}, out=out, checks=False,
-                         timeout=8, show_progress=False)
+    lab = runner.run_lab(
+        "cpu", [str(FIXTURES / "03_sleepy.ipynb")], {}, out=out, checks=False, timeout=8, show_progress=False
+    )
     assert lab.notebooks[0].status == "timeout"
     assert "8 s" in lab.notebooks[0].error
     time.sleep(0.5)
@@ -70,8 +77,9 @@ def test_a_run_replaces_an_earlier_run_and_cleans_what_a_crashed_one_left(tmp_pa
     (crashed / outdir.MARKER).write_text("{}\n")
     not_ours = tmp_path / ".out.partial-nothing"
     not_ours.mkdir()
-    second = runner.run_lab("cpu", [str(FIXTURES / "01_ok.ipynb")], {"seed": "5"}, out=out, checks=False,
-                            show_progress=False)
+    second = runner.run_lab(
+        "cpu", [str(FIXTURES / "01_ok.ipynb")], {"seed": "5"}, out=out, checks=False, show_progress=False
+    )
     assert second.ok
     assert json.loads((out / "results.json").read_text())["run"]["params"] == {"seed": "5"}
     assert sorted(p.name for p in tmp_path.iterdir()) == [".out.partial-nothing", "out"]
@@ -79,15 +87,31 @@ def test_a_run_replaces_an_earlier_run_and_cleans_what_a_crashed_one_left(tmp_pa
 
 def test_a_second_run_into_the_same_out_is_refused_while_the_first_runs(tmp_path):
     out = tmp_path / "out"
-    cmd = [sys.executable, "-m", "invoke", "lab", "--runtime", "local", "--no-checks", "--out", str(out),
-           "-n", str(FIXTURES / "03_sleepy.ipynb")]
+    cmd = [
+        sys.executable,
+        "-m",
+        "invoke",
+        "lab",
+        "--runtime",
+        "local",
+        "--no-checks",
+        "--out",
+        str(out),
+        "-n",
+        str(FIXTURES / "03_sleepy.ipynb"),
+    ]
     first = subprocess.Popen(cmd, cwd=paths.ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline and not list(tmp_path.glob(".out.partial-*")):
             time.sleep(0.2)
-        second = subprocess.run(cmd[:-2] + ["-n", str(FIXTURES / "01_ok.ipynb")], cwd=paths.ROOT,
-                                capture_output=True, text=True, timeout=120)
+        second = subprocess.run(
+            cmd[:-2] + ["-n", str(FIXTURES / "01_ok.ipynb")],
+            cwd=paths.ROOT,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
         assert second.returncode == 2, second.stderr
         assert f"another lab run (pid {first.pid}) is writing {out}" in second.stderr
     finally:

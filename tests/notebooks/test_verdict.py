@@ -15,8 +15,9 @@ NOTEBOOK = paths.notebook_paths()[0].stem  # the first notebook: quick, and reco
 
 
 def lab(out, *args):
-    return invoke("lab", "--runtime", "local", "--no-checks", "-n", NOTEBOOK, "-p", "smoke=true", "--out", str(out),
-                  *args)
+    return invoke(
+        "lab", "--runtime", "local", "--no-checks", "-n", NOTEBOOK, "-p", "smoke=true", "--out", str(out), *args
+    )
 
 
 def test_lab_prints_the_verdict_and_writes_it_into_the_summary(tmp_path):

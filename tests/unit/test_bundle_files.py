@@ -16,8 +16,9 @@ def small_bundle(folder, outside):
     """A bundle-shaped folder: a manifest, a wheel, a handout, and their checksums."""
     (folder / "wheels").mkdir(parents=True)
     (folder / "handouts").mkdir()
-    (folder / bundle.MANIFEST).write_text(json.dumps({"format": bundle.FORMAT, "backend": "cpu", "lock": "cpu",
-                                                      "revision": "abc"}))
+    (folder / bundle.MANIFEST).write_text(
+        json.dumps({"format": bundle.FORMAT, "backend": "cpu", "lock": "cpu", "revision": "abc"})
+    )
     (folder / "wheels" / "pkg-1.0-py3-none-any.whl").write_bytes(b"wheel")
     (folder / "handouts" / "01.ipynb").write_text("{}")
     outside.mkdir()

@@ -26,8 +26,9 @@ def test_jax_refuses_to_fall_back_to_cpu(name):
     """Even past the device check, labkit.setup stops rather than run a cuda/tpu lab on the CPU."""
     if BACKENDS[name].device_present():
         pytest.skip(f"a {name} device is present on this machine")
-    result = subprocess.run([sys.executable, "-c", f"import labkit; labkit.setup({name!r})"],
-                            capture_output=True, text=True, timeout=120)
+    result = subprocess.run(
+        [sys.executable, "-c", f"import labkit; labkit.setup({name!r})"], capture_output=True, text=True, timeout=120
+    )
     assert result.returncode != 0
     assert f"backend '{name}' asked for" in result.stderr
 
@@ -36,8 +37,13 @@ def test_jax_refuses_to_fall_back_to_cpu(name):
 def test_checks_session_fails_loudly_without_the_device(name):
     if BACKENDS[name].device_present():
         pytest.skip(f"a {name} device is present on this machine")
-    result = subprocess.run([sys.executable, "-m", "pytest", "--backend", name, "-m", "consistency", "-q",
-                             "-p", "no:cacheprovider"], cwd=paths.ROOT, capture_output=True, text=True, timeout=120)
+    result = subprocess.run(
+        [sys.executable, "-m", "pytest", "--backend", name, "-m", "consistency", "-q", "-p", "no:cacheprovider"],
+        cwd=paths.ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert result.returncode == pytest.ExitCode.USAGE_ERROR
     assert f"backend '{name}' asked for" in result.stderr
 
@@ -53,6 +59,7 @@ def test_notebooks_task_lists_every_notebook_and_its_parameters():
 def test_invoke_test_collects_the_same_tests_wherever_it_is_typed(tmp_path):
     """From the checkout, from lab/ below it, and from outside it with -r: one suite, not whatever
     pytest would find under the folder invoke was typed in."""
+
     def collected(cwd, *where: str) -> str:
         done = invoke(*where, "test", "--pytest-args", "--collect-only -q -p no:cacheprovider", cwd=cwd)
         assert done.returncode == 0, done.stdout[-2000:] + done.stderr
@@ -64,10 +71,18 @@ def test_invoke_test_collects_the_same_tests_wherever_it_is_typed(tmp_path):
     assert collected(tmp_path, "-r", str(paths.ROOT)) == from_checkout
 
 
-@pytest.mark.parametrize("args", [
-    ["lab", "--runtime", "docker", "-n", "01"], ["jupyter"], ["shell"], ["build"], ["bundle", "--out", "{tmp}/kit"],
-    ["bench", "--what", "images"],
-], ids=lambda a: a[0])
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["lab", "--runtime", "docker", "-n", "01"],
+        ["jupyter"],
+        ["shell"],
+        ["build"],
+        ["bundle", "--out", "{tmp}/kit"],
+        ["bench", "--what", "images"],
+    ],
+    ids=lambda a: a[0],
+)
 def test_without_an_engine_each_command_says_so_in_one_line_and_offers_only_what_it_has(tmp_path, args):
     """Only `lab` can run without the image (in this Python, --runtime local); the message of
     every other command must not send the user to a flag it does not take."""

@@ -25,13 +25,17 @@ def test_the_first_and_the_worst_element_beyond_the_bound_are_told_apart():
     assert m.max_abs == 3.0 and m.used == pytest.approx(30.0)
 
 
-@pytest.mark.parametrize("a, e, ok", [
-    ([np.nan], [np.nan], True),
-    ([np.inf], [np.inf], True),
-    ([-np.inf], [np.inf], False),
-    ([np.nan], [1.0], False),
-    ([1.0], [np.nan], False),
-], ids=["nan-nan", "inf-inf", "-inf-inf", "nan-number", "number-nan"])
+@pytest.mark.parametrize(
+    "a, e, ok",
+    [
+        ([np.nan], [np.nan], True),
+        ([np.inf], [np.inf], True),
+        ([-np.inf], [np.inf], False),
+        ([np.nan], [1.0], False),
+        ([1.0], [np.nan], False),
+    ],
+    ids=["nan-nan", "inf-inf", "-inf-inf", "nan-number", "number-nan"],
+)
 def test_nan_and_infinity_match_only_themselves(a, e, ok):
     assert closeness.measure(np.array(a), np.array(e), 1e-3, 1e-3).ok is ok
 

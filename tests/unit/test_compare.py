@@ -27,14 +27,18 @@ NB = "99_demo"
 def test_smoke_run_matches_the_reference(request, backend, tmp_path):
     ref = reference.path(backend, smoke=True)
     if not ref.is_file():
-        pytest.fail(f"no reference results at {ref}: run the reference task (labkit.reference.regenerate"
-                    f"({backend!r})) on {backend} to create them, then commit tests/reference/")
+        pytest.fail(
+            f"no reference results at {ref}: run the reference task (labkit.reference.regenerate"
+            f"({backend!r})) on {backend} to create them, then commit tests/reference/"
+        )
     lab, _ = request.getfixturevalue("smoke_run")  # only now: without a reference it would be wasted
     try:
         comparison = compare.run([ref, lab.out])
     except UsageError as err:
-        pytest.fail(f"{err}\nIf the notebooks changed on purpose, run the reference task again "
-                    f"(labkit.reference.regenerate({backend!r})).")
+        pytest.fail(
+            f"{err}\nIf the notebooks changed on purpose, run the reference task again "
+            f"(labkit.reference.regenerate({backend!r}))."
+        )
     assert comparison.ok, comparison.summary() + "\n" + "\n".join(comparison.failures)
 
 
@@ -50,21 +54,40 @@ def make_results(backend: str = "cpu", platform: str = "cpu") -> dict:
         return encode_array(x) | {"accumulates": accumulates}
 
     big = rng.standard_normal(1000).astype(np.float32)
-    environment = {"backend": backend, "platform": platform, "device_kind": platform, "device_count": 1,
-                   "jax": "0.10.2", "lab_version": "0.1.0", "lab_revision": "abc"}
+    environment = {
+        "backend": backend,
+        "platform": platform,
+        "device_kind": platform,
+        "device_count": 1,
+        "jax": "0.10.2",
+        "lab_version": "0.1.0",
+        "lab_revision": "abc",
+    }
     record = {
         "params": {"backend": backend, "seed": 0, "smoke": True},
         "environment": environment,
         "source_digest": "0123456789abcdef",
-        "values": {"y": value(np.linspace(-2, 2, 8, dtype=np.float32)), "big": value(big),
-                   "total": value(big.sum(), accumulates=True), "count": value(np.int32(7))},
-        "timings": [timed("f", "eager", 0.01), timed("f", "jit", 0.001),
-                    timed("layer", "loop", 0.2), timed("layer", "vmap", 0.002)],
+        "values": {
+            "y": value(np.linspace(-2, 2, 8, dtype=np.float32)),
+            "big": value(big),
+            "total": value(big.sum(), accumulates=True),
+            "count": value(np.int32(7)),
+        },
+        "timings": [
+            timed("f", "eager", 0.01),
+            timed("f", "jit", 0.001),
+            timed("layer", "loop", 0.2),
+            timed("layer", "vmap", 0.002),
+        ],
         "metrics": {"bandwidth_GBps": 12.5},
         "facts": {"traces": 2, "kept_fraction": 0.5, "names": ["mul", "add"]},
     }
-    return {"format": FORMAT, "run": {"backend": backend, "params": {"smoke": "true"}, "ok": True},
-            "environment": environment, "notebooks": {NB: record}}
+    return {
+        "format": FORMAT,
+        "run": {"backend": backend, "params": {"smoke": "true"}, "ok": True},
+        "environment": environment,
+        "notebooks": {NB: record},
+    }
 
 
 def timed(subject: str, variant: str, seconds: float) -> dict:
@@ -180,13 +203,19 @@ def test_timings_and_metrics_never_fail(tmp_path):
 # (e) keys, shapes and dtypes that differ are inconsistencies
 
 
-@pytest.mark.parametrize("change,expected", [
-    (lambda v: v.update(extra=copy.deepcopy(v["y"])), f"{NB}/extra: recorded in other only"),
-    (lambda v: v.pop("y"), f"{NB}/y: recorded in base only"),
-    (lambda v: v["y"].update(dtype="float16"), f"{NB}/y: dtype float16, baseline float32"),
-    (lambda v: v["y"].update(shape=[2, 4], data=np.reshape(v["y"]["data"], (2, 4)).tolist()),
-     f"{NB}/y: shape [2, 4], baseline [8]"),
-], ids=["extra", "missing", "dtype", "shape"])
+@pytest.mark.parametrize(
+    "change,expected",
+    [
+        (lambda v: v.update(extra=copy.deepcopy(v["y"])), f"{NB}/extra: recorded in other only"),
+        (lambda v: v.pop("y"), f"{NB}/y: recorded in base only"),
+        (lambda v: v["y"].update(dtype="float16"), f"{NB}/y: dtype float16, baseline float32"),
+        (
+            lambda v: v["y"].update(shape=[2, 4], data=np.reshape(v["y"]["data"], (2, 4)).tolist()),
+            f"{NB}/y: shape [2, 4], baseline [8]",
+        ),
+    ],
+    ids=["extra", "missing", "dtype", "shape"],
+)
 def test_keys_shapes_and_dtypes_that_differ_fail(tmp_path, change, expected):
     other = make_results()
     change(other["notebooks"][NB]["values"])
@@ -222,12 +251,16 @@ def _version(r):
     r["environment"]["lab_version"] = "0.2.0"
 
 
-@pytest.mark.parametrize("change,reason", [
-    (_params, "parameter seed differs: 0 in base, 1 in other"),
-    (_digest, f"{NB}: notebook source differs"),
-    (_fell_back_to_cpu, "other: a 'cuda' run that ran on platform 'cpu', not 'gpu'"),
-    (_version, "lab version differs: 0.1.0 in base, 0.2.0 in other"),
-], ids=["params", "source_digest", "cuda_on_cpu", "lab_version"])
+@pytest.mark.parametrize(
+    "change,reason",
+    [
+        (_params, "parameter seed differs: 0 in base, 1 in other"),
+        (_digest, f"{NB}: notebook source differs"),
+        (_fell_back_to_cpu, "other: a 'cuda' run that ran on platform 'cpu', not 'gpu'"),
+        (_version, "lab version differs: 0.1.0 in base, 0.2.0 in other"),
+    ],
+    ids=["params", "source_digest", "cuda_on_cpu", "lab_version"],
+)
 def test_incomparable_runs_are_refused_unless_forced(tmp_path, change, reason):
     other = make_results()
     change(other)
@@ -357,14 +390,24 @@ def test_bound_between_backends_is_the_looser_of_the_two():
 
 
 def test_speedups_pair_the_variants_of_one_subject():
-    by_variant = perf.timings({"timings": [
-        timed("gelu", "eager", 0.02), timed("gelu", "jit", 0.001), timed("gelu_tiny", "jit", 0.5),
-        timed("selu", "op_by_op", 0.3), timed("selu", "numpy", 0.2), timed("selu", "jit", 0.1),
-        timed("standardize", "pmap", 0.4), timed("standardize", "jit_sharded", 0.1),
-    ]})
+    by_variant = perf.timings(
+        {
+            "timings": [
+                timed("gelu", "eager", 0.02),
+                timed("gelu", "jit", 0.001),
+                timed("gelu_tiny", "jit", 0.5),
+                timed("selu", "op_by_op", 0.3),
+                timed("selu", "numpy", 0.2),
+                timed("selu", "jit", 0.1),
+                timed("standardize", "pmap", 0.4),
+                timed("standardize", "jit_sharded", 0.1),
+            ]
+        }
+    )
     assert perf.speedups(by_variant) == {
         "gelu: jit vs op-by-op": pytest.approx(20.0),  # gelu_tiny has no eager time: no speedup
-        "selu: jit vs op-by-op": pytest.approx(3.0), "selu: jit vs NumPy": pytest.approx(2.0),
+        "selu: jit vs op-by-op": pytest.approx(3.0),
+        "selu: jit vs NumPy": pytest.approx(2.0),
         "standardize: jit-sharded vs pmap": pytest.approx(4.0),
     }
 

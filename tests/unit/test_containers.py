@@ -49,8 +49,9 @@ def test_notebooks_from_elsewhere_are_mounted_read_only_one_mount_a_folder(tmp_p
         (tmp_path / "mine" / name).write_text("{}")
     (tmp_path / "theirs").mkdir()
     (tmp_path / "theirs" / "c.ipynb").write_text("{}")
-    args, mounts = containers.notebook_args([str(tmp_path / "mine" / "a.ipynb"), str(tmp_path / "mine" / "b.ipynb"),
-                                             str(tmp_path / "theirs" / "c.ipynb")])
+    args, mounts = containers.notebook_args(
+        [str(tmp_path / "mine" / "a.ipynb"), str(tmp_path / "mine" / "b.ipynb"), str(tmp_path / "theirs" / "c.ipynb")]
+    )
     root = containers.NOTEBOOK_MOUNTS
     assert args == ["-n", f"{root}/0/a.ipynb", "-n", f"{root}/0/b.ipynb", "-n", f"{root}/1/c.ipynb"]
     assert mounts == [(tmp_path / "mine", f"{root}/0:ro"), (tmp_path / "theirs", f"{root}/1:ro")]
@@ -94,7 +95,11 @@ def test_root_lends_the_folder_to_the_images_user_and_gives_every_file_back_to_i
         (folder / "new.ipynb").write_text("{}")  # what the container makes, as the image's user
         os.chown(folder / "new.ipynb", containers.IMAGE_UID, containers.IMAGE_UID)
     assert {p.name: p.stat().st_uid for p in [folder, *folder.rglob("*")]} == {
-        "work": owner, "sub": owner, "mine.ipynb": owner, "new.ipynb": owner}
+        "work": owner,
+        "sub": owner,
+        "mine.ipynb": owner,
+        "new.ipynb": owner,
+    }
 
 
 def test_other_users_run_the_container_as_themselves(tmp_path, monkeypatch):
@@ -118,12 +123,15 @@ def test_jupyter_token_is_not_on_the_command_line(monkeypatch, tmp_path):
     assert "JUPYTER_TOKEN" in seen["cmd"] and seen["env"]["JUPYTER_TOKEN"] == "s3cret-token"
 
 
-@pytest.mark.parametrize("checkout,image,builds", [
-    ("abc123", "abc123", False),  # a loaded bundle, offline: used as it is
-    ("abc123", "def456", True),  # another revision
-    ("abc123-dirty", "abc123-dirty", True),  # local changes: always rebuilt
-    ("abc123", None, True),  # no image yet
-])
+@pytest.mark.parametrize(
+    "checkout,image,builds",
+    [
+        ("abc123", "abc123", False),  # a loaded bundle, offline: used as it is
+        ("abc123", "def456", True),  # another revision
+        ("abc123-dirty", "abc123-dirty", True),  # local changes: always rebuilt
+        ("abc123", None, True),  # no image yet
+    ],
+)
 def test_an_image_is_rebuilt_unless_built_from_this_clean_revision(monkeypatch, checkout, image, builds):
     built = []
     monkeypatch.setattr(containers, "lab_revision", lambda: checkout)

@@ -29,6 +29,7 @@ def snapshot(folder: Path) -> dict[str, bytes]:
 
 # --out: a run only ever replaces a run -----------------------------------------------------------
 
+
 def user_folder(tmp_path: Path) -> Path:
     folder = tmp_path / "mywork"
     folder.mkdir()
@@ -48,15 +49,19 @@ def a_file(tmp_path: Path) -> Path:
     return tmp_path / "notes.txt"
 
 
-@pytest.mark.parametrize("target,expected", [
-    (user_folder, "holds files that invoke lab did not write"),
-    (lambda _: paths.ROOT, "is or contains the lab's checkout"),
-    (lambda _: paths.NOTEBOOKS, "is or contains the lab's notebooks"),
-    (lambda _: paths.ROOT.parent, "is or contains the lab's checkout"),
-    (lambda _: Path("/"), "is or contains"),
-    (a_file, "is a file, not a folder"),
-    (parent_of_runs, "holds other runs (cpu, cuda)"),
-], ids=["user-folder", "checkout", "lab", "above-checkout", "root", "file", "parent-of-runs"])
+@pytest.mark.parametrize(
+    "target,expected",
+    [
+        (user_folder, "holds files that invoke lab did not write"),
+        (lambda _: paths.ROOT, "is or contains the lab's checkout"),
+        (lambda _: paths.NOTEBOOKS, "is or contains the lab's notebooks"),
+        (lambda _: paths.ROOT.parent, "is or contains the lab's checkout"),
+        (lambda _: Path("/"), "is or contains"),
+        (a_file, "is a file, not a folder"),
+        (parent_of_runs, "holds other runs (cpu, cuda)"),
+    ],
+    ids=["user-folder", "checkout", "lab", "above-checkout", "root", "file", "parent-of-runs"],
+)
 def test_out_that_is_not_a_run_is_refused_and_left_as_it_was(tmp_path, target, expected):
     out = target(tmp_path)
     watched = out if out.is_dir() and out in (tmp_path, *tmp_path.rglob("*")) else tmp_path
@@ -85,6 +90,7 @@ def test_out_where_nothing_can_be_written_is_one_line(tmp_path, where):
 
 # flags, parameters and notebooks -----------------------------------------------------------------
 
+
 def corrupt_notebook(tmp_path: Path) -> str:
     (tmp_path / "broken.ipynb").write_text('{"cells": [')
     return str(tmp_path / "broken.ipynb")
@@ -106,33 +112,57 @@ def copy_of_01(tmp_path: Path) -> str:
     return str(tmp_path / "copy" / source.name)
 
 
-@pytest.mark.parametrize("args,expected", [
-    (["lab", "--backend", "gpu"], f"unknown backend 'gpu'; valid backends: {', '.join(BACKENDS)}"),
-    (["lab", "-n", "99_nothing"], "unknown notebook '99_nothing'; available: "),
-    (["lab", "-p", "seed"], "malformed parameter 'seed'"),
-    (["lab", "-p", "no_such_parameter=1"], "unknown parameter 'no_such_parameter'"),
-    (["lab", "-p", "seed=one"], "parameter 'seed' expects an int, got 'one'"),
-    (["lab", "-p", "backend=tpu"], "set by the lab itself"),
-    (["lab", "--runtime", "cloud"], "unknown runtime 'cloud'; valid runtimes: auto, docker, local"),
-    (["lab", "--jobs", "abc"], "--jobs 'abc': give a whole number, 1 or more"),
-    (["lab", "--jobs", "-1"], "--jobs '-1': give a whole number, 1 or more"),
-    (["lab", "--cell-timeout", "soon"], "--cell-timeout 'soon': give a number"),
-    (["lab", "--cell-timeout", "inf"], "--cell-timeout 'inf': give a number"),
-    (["jupyter", "--port", "abc"], "--port 'abc': give a whole number"),
-    (["jupyter", "--port", "70000"], "--port 70000: give a port number, 1 to 65535"),
-    (["bench", "--jobs", "x"], "--jobs 'x': give a whole number"),
-    (LAB + ["-n", "08", "-p", "learning_rate=nan"], "parameter 'learning_rate' expects a finite float, got 'nan'"),
-    (LAB + ["-p", "results_dir=/tmp/x"], "results go to <out>/results; choose with --out"),
-    (LAB + ["-n", corrupt_notebook], "broken.ipynb: not a readable notebook"),
-    (LAB + ["-n", "01", "-n", copy_of_01], "two notebooks named '01_jax_vs_numpy'"),
-    (LAB + ["--against", "README.md"], "--against README.md: cannot be read as lab results"),
-    (LAB + ["--against", results_without_a_mean], "has a summary without mean"),
-    (["test", "--backend", "cpu; touch INJECTED"], "unknown backend 'cpu; touch INJECTED'"),
-    (["test", "--pytest-args", "'unclosed"], "--pytest-args"),
-], ids=["backend", "notebook", "malformed", "unknown-parameter", "ill-typed", "runner-set", "runtime",
-        "jobs-abc", "jobs-negative", "cell-timeout", "cell-timeout-inf", "port-abc", "port-range", "bench-jobs", "nan",
-        "results-dir", "corrupt-notebook", "duplicate-stem", "against-readme", "against-no-mean",
-        "test-backend-injection", "pytest-args"])
+@pytest.mark.parametrize(
+    "args,expected",
+    [
+        (["lab", "--backend", "gpu"], f"unknown backend 'gpu'; valid backends: {', '.join(BACKENDS)}"),
+        (["lab", "-n", "99_nothing"], "unknown notebook '99_nothing'; available: "),
+        (["lab", "-p", "seed"], "malformed parameter 'seed'"),
+        (["lab", "-p", "no_such_parameter=1"], "unknown parameter 'no_such_parameter'"),
+        (["lab", "-p", "seed=one"], "parameter 'seed' expects an int, got 'one'"),
+        (["lab", "-p", "backend=tpu"], "set by the lab itself"),
+        (["lab", "--runtime", "cloud"], "unknown runtime 'cloud'; valid runtimes: auto, docker, local"),
+        (["lab", "--jobs", "abc"], "--jobs 'abc': give a whole number, 1 or more"),
+        (["lab", "--jobs", "-1"], "--jobs '-1': give a whole number, 1 or more"),
+        (["lab", "--cell-timeout", "soon"], "--cell-timeout 'soon': give a number"),
+        (["lab", "--cell-timeout", "inf"], "--cell-timeout 'inf': give a number"),
+        (["jupyter", "--port", "abc"], "--port 'abc': give a whole number"),
+        (["jupyter", "--port", "70000"], "--port 70000: give a port number, 1 to 65535"),
+        (["bench", "--jobs", "x"], "--jobs 'x': give a whole number"),
+        (LAB + ["-n", "08", "-p", "learning_rate=nan"], "parameter 'learning_rate' expects a finite float, got 'nan'"),
+        (LAB + ["-p", "results_dir=/tmp/x"], "results go to <out>/results; choose with --out"),
+        (LAB + ["-n", corrupt_notebook], "broken.ipynb: not a readable notebook"),
+        (LAB + ["-n", "01", "-n", copy_of_01], "two notebooks named '01_jax_vs_numpy'"),
+        (LAB + ["--against", "README.md"], "--against README.md: cannot be read as lab results"),
+        (LAB + ["--against", results_without_a_mean], "has a summary without mean"),
+        (["test", "--backend", "cpu; touch INJECTED"], "unknown backend 'cpu; touch INJECTED'"),
+        (["test", "--pytest-args", "'unclosed"], "--pytest-args"),
+    ],
+    ids=[
+        "backend",
+        "notebook",
+        "malformed",
+        "unknown-parameter",
+        "ill-typed",
+        "runner-set",
+        "runtime",
+        "jobs-abc",
+        "jobs-negative",
+        "cell-timeout",
+        "cell-timeout-inf",
+        "port-abc",
+        "port-range",
+        "bench-jobs",
+        "nan",
+        "results-dir",
+        "corrupt-notebook",
+        "duplicate-stem",
+        "against-readme",
+        "against-no-mean",
+        "test-backend-injection",
+        "pytest-args",
+    ],
+)
 def test_bad_flags_and_notebooks_are_one_line(tmp_path, args, expected):
     args = [a(tmp_path) if callable(a) else a for a in args]
     if args[0] == "lab":
@@ -145,9 +175,17 @@ def test_bad_flags_and_notebooks_are_one_line(tmp_path, args, expected):
 
 # compare ------------------------------------------------------------------------------------------
 
+
 def good_results() -> dict:
-    record = {"notebook": "01_x", "params": {}, "environment": {"platform": "cpu"}, "values": {}, "facts": {},
-              "metrics": {}, "timings": []}
+    record = {
+        "notebook": "01_x",
+        "params": {},
+        "environment": {"platform": "cpu"},
+        "values": {},
+        "facts": {},
+        "metrics": {},
+        "timings": [],
+    }
     return {"format": results.FORMAT, "run": {"backend": "cpu"}, "environment": {}, "notebooks": {"01_x": record}}
 
 
@@ -157,26 +195,32 @@ def spoiled(change) -> dict:
     return data
 
 
-@pytest.mark.parametrize("content,expected", [
-    ("{not json", "cannot be read as lab results"),
-    (json.dumps([1, 2]), "not a lab results file"),
-    (json.dumps(spoiled(lambda r: r.update(values={"x": 3}))), "value 'x' lacks dtype, shape and data"),
-    (json.dumps(spoiled(lambda r: r.update(timings={"gelu_jit": 0.1}))), "timings are not"),
-    (json.dumps(spoiled(lambda r: r.update(metrics={"m": "fast"}))), "a metric is not a number"),
-    (json.dumps(spoiled(lambda r: r.update(facts=[1]))), "facts is not an object"),
-], ids=["not-json", "not-results", "value", "timings", "metric", "facts"])
+@pytest.mark.parametrize(
+    "content,expected",
+    [
+        ("{not json", "cannot be read as lab results"),
+        (json.dumps([1, 2]), "not a lab results file"),
+        (json.dumps(spoiled(lambda r: r.update(values={"x": 3}))), "value 'x' lacks dtype, shape and data"),
+        (json.dumps(spoiled(lambda r: r.update(timings={"gelu_jit": 0.1}))), "timings are not"),
+        (json.dumps(spoiled(lambda r: r.update(metrics={"m": "fast"}))), "a metric is not a number"),
+        (json.dumps(spoiled(lambda r: r.update(facts=[1]))), "facts is not an object"),
+    ],
+    ids=["not-json", "not-results", "value", "timings", "metric", "facts"],
+)
 def test_malformed_results_in_compare_are_one_line(tmp_path, content, expected):
     (tmp_path / "bad.json").write_text(content)
-    line = one_line_error(invoke("compare", str(tmp_path / "bad.json"), str(tmp_path / "bad.json"),
-                                 "--out", str(tmp_path / "report")))
+    line = one_line_error(
+        invoke("compare", str(tmp_path / "bad.json"), str(tmp_path / "bad.json"), "--out", str(tmp_path / "report"))
+    )
     assert expected in line
 
 
 def test_compare_out_that_is_a_file_is_refused_and_kept(tmp_path):
     (tmp_path / "r.json").write_text(json.dumps(good_results()))
     (tmp_path / "report.txt").write_text("mine\n")
-    line = one_line_error(invoke("compare", str(tmp_path / "r.json"), str(tmp_path / "r.json"),
-                                 "--out", str(tmp_path / "report.txt")))
+    line = one_line_error(
+        invoke("compare", str(tmp_path / "r.json"), str(tmp_path / "r.json"), "--out", str(tmp_path / "report.txt"))
+    )
     assert "is a file" in line and (tmp_path / "report.txt").read_text() == "mine\n"
 
 

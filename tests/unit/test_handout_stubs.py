@@ -81,18 +81,21 @@ def test_a_failed_check_names_the_earlier_exercise_whose_check_failed_first():
     assert "first fix" not in str(alone.value)
 
 
-@pytest.mark.parametrize(("answer", "after", "left"), [
-    # a stub function raises where it is first called: what came before that ran already
-    ("def f(x):\n    return x", "a = draw()\nb = f(a)\nprint(b)", "b = f(a)\nprint(b)"),
-    # a placeholder raises where it is first used
-    ("z = 3", "print('z is')\nprint(z + 1)", "print(z + 1)"),
-    # any other answer stopped the cell at the stub: all of the rest is left
-    ("for i in range(3):\n    total = i", "a = draw()\nprint(total)", "a = draw()\nprint(total)"),
-    # a decorated statement that uses it is left whole, decorators included
-    ("def f(x):\n    return x", "a = draw()\n@register\nclass C:\n    g = f", "@register\nclass C:\n    g = f"),
-    # the answer is only used by the check cell: nothing of the rest is left
-    ("def f(x):\n    return x", "a = draw()", ""),
-])
+@pytest.mark.parametrize(
+    ("answer", "after", "left"),
+    [
+        # a stub function raises where it is first called: what came before that ran already
+        ("def f(x):\n    return x", "a = draw()\nb = f(a)\nprint(b)", "b = f(a)\nprint(b)"),
+        # a placeholder raises where it is first used
+        ("z = 3", "print('z is')\nprint(z + 1)", "print(z + 1)"),
+        # any other answer stopped the cell at the stub: all of the rest is left
+        ("for i in range(3):\n    total = i", "a = draw()\nprint(total)", "a = draw()\nprint(total)"),
+        # a decorated statement that uses it is left whole, decorators included
+        ("def f(x):\n    return x", "a = draw()\n@register\nclass C:\n    g = f", "@register\nclass C:\n    g = f"),
+        # the answer is only used by the check cell: nothing of the rest is left
+        ("def f(x):\n    return x", "a = draw()", ""),
+    ],
+)
 def test_a_solution_runs_only_what_the_stub_stopped(answer, after, left):
     assert handouts._left_to_run(answer, after) == left
 

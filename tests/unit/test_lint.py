@@ -9,6 +9,7 @@ from labkit import paths
 
 def test_ruff_is_clean():
     assert importlib.util.find_spec("ruff"), "ruff is missing: install the dev extra, pip install -e '.[dev]'"
-    result = subprocess.run([sys.executable, "-m", "ruff", "check", "--no-cache", str(paths.ROOT)],
-                            capture_output=True, text=True)
+    result = subprocess.run(
+        [sys.executable, "-m", "ruff", "check", "--no-cache", str(paths.ROOT)], capture_output=True, text=True
+    )
     assert result.returncode == 0, result.stdout

@@ -37,7 +37,8 @@ def test_lock_header_records_the_current_pins(name):
     assert lock.startswith(locks.HEADER), f"docker/locks/{name}.txt lacks its header: run `invoke lock`"
     recorded = locks.header(name, lock)["digest"]
     assert recorded == locks.pins_digest(name), (
-        f"docker/locks/{name}.txt was made from other pins than pyproject.toml's: run `invoke lock`")
+        f"docker/locks/{name}.txt was made from other pins than pyproject.toml's: run `invoke lock`"
+    )
 
 
 def test_all_locks_record_one_cutoff():
@@ -69,7 +70,8 @@ def test_lock_pins_the_direct_requirements_at_their_pinned_versions(name):
         want = pins.version(match["name"])
         assert locked.get(normal(match["name"])) == want, (
             f"docker/locks/{name}.txt has {match['name']}=={locked.get(normal(match['name']))}, "
-            f"pyproject.toml pins {want}: run `invoke lock`")
+            f"pyproject.toml pins {want}: run `invoke lock`"
+        )
 
 
 @pytest.mark.index

@@ -1,6 +1,5 @@
 """Parameters are checked against each notebook's declared ones before anything runs."""
 
-
 import pytest
 from helpers import FIXTURES
 
@@ -39,9 +38,10 @@ def test_unknown_parameter_names_notebooks_and_allowed_names():
     assert "'sede'" in message and "01_ok" in message and "seed" in message and "smoke" in message
 
 
-@pytest.mark.parametrize("name,value,expected", [("seed", "abc", "expects an int"),
-                                                  ("seed", "1.5", "expects an int"),
-                                                  ("smoke", "maybe", "expects true or false")])
+@pytest.mark.parametrize(
+    "name,value,expected",
+    [("seed", "abc", "expects an int"), ("seed", "1.5", "expects an int"), ("smoke", "maybe", "expects true or false")],
+)
 def test_ill_typed_value_names_notebook_parameter_and_type(name, value, expected):
     with pytest.raises(UsageError) as err:
         params.resolve([OK], {name: value})

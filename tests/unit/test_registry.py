@@ -42,7 +42,8 @@ def test_every_exception_is_looser_than_its_default_and_gives_its_reason(key):
     assert allowance.reason.strip()
     assert loosened == (allowance.atol, allowance.rtol)
     assert loosened[0] >= default[0] and loosened[1] >= default[1] and loosened != default, (
-        f"{backend}/{dtype}: {loosened} is not looser than the default {default}")
+        f"{backend}/{dtype}: {loosened} is not looser than the default {default}"
+    )
     assert dtype in BACKENDS[backend].dtypes, f"{backend} has a bound for {dtype}, which it does not compute"
 
 
@@ -64,8 +65,10 @@ def test_a_tpu_held_by_another_kernel_is_said_in_one_line(monkeypatch):
     monkeypatch.setenv("JAX_PLATFORMS", "cpu")
 
     def busy():
-        raise RuntimeError("Unable to initialize backend 'tpu': ABORTED: The TPU is already in use by process "
-                           "with pid 4242. Not attempting to load libtpu.so in this process.")
+        raise RuntimeError(
+            "Unable to initialize backend 'tpu': ABORTED: The TPU is already in use by process "
+            "with pid 4242. Not attempting to load libtpu.so in this process."
+        )
 
     monkeypatch.setattr(jax, "default_backend", busy)
     with pytest.raises(jaxsetup.BackendMismatch) as err:
@@ -89,8 +92,9 @@ print(os.environ["JAX_PLATFORMS"])
 @pytest.mark.parametrize("name", [n for n, b in BACKENDS.items() if b.platform != "cpu"])
 def test_setup_starts_jax_with_the_accelerator_first_and_the_cpu_for_host_callbacks(name):
     """What broke 04_jit_mechanics on the first GPU: jax.debug.print inside jit needs the cpu platform."""
-    done = subprocess.run([sys.executable, "-c", SETUP_PLATFORMS.format(name=name)], capture_output=True, text=True,
-                          timeout=120)
+    done = subprocess.run(
+        [sys.executable, "-c", SETUP_PLATFORMS.format(name=name)], capture_output=True, text=True, timeout=120
+    )
     platforms = done.stdout.strip().split(",")
     assert platforms[0] == BACKENDS[name].jax_platforms[0] and "cpu" in platforms, done.stdout + done.stderr
 
@@ -106,7 +110,6 @@ def test_the_runner_shares_the_device_only_as_far_as_the_backend_allows(name, mo
     assert at_once == (min(limit, steps) if limit else steps)
     assert runner.slots(name, 4, steps) == min(4, limit or 4)  # --jobs never lifts the device's limit
     assert runner.slots(name, None, 1) == 1
-
 
 
 def test_a_plugin_that_finds_no_device_never_lets_jax_fall_back_to_the_cpu(monkeypatch):

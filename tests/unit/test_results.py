@@ -54,18 +54,24 @@ def test_timings_are_records_of_subject_variant_and_seconds(tmp_path):
     rec.timing("gelu", "jit", 0.001)  # timed again (a rerun cell): replaces the earlier record
     rec.timing("gelu_tiny", "jit", np.float32(0.25))
     saved = json.loads(rec.save().read_text())["timings"]
-    assert saved == [{"subject": "gelu", "variant": "eager", "seconds": 0.02},
-                     {"subject": "gelu", "variant": "jit", "seconds": 0.001},
-                     {"subject": "gelu_tiny", "variant": "jit", "seconds": 0.25}]
+    assert saved == [
+        {"subject": "gelu", "variant": "eager", "seconds": 0.02},
+        {"subject": "gelu", "variant": "jit", "seconds": 0.001},
+        {"subject": "gelu_tiny", "variant": "jit", "seconds": 0.25},
+    ]
 
 
-@pytest.mark.parametrize("subject,variant,seconds,message", [
-    ("gelu", "jitt", 0.1, "unknown timing variant 'jitt' for 'gelu'; valid variants: numpy, eager"),
-    ("gelu_jit", "", 0.1, "unknown timing variant ''"),
-    ("", "jit", 0.1, "a timing's subject names what was timed"),
-    ("gelu", "jit", float("nan"), "timing gelu/jit: nan is not a duration"),
-    ("gelu", "jit", -1.0, "timing gelu/jit: -1.0 is not a duration"),
-], ids=["typo", "old_key", "no_subject", "nan", "negative"])
+@pytest.mark.parametrize(
+    "subject,variant,seconds,message",
+    [
+        ("gelu", "jitt", 0.1, "unknown timing variant 'jitt' for 'gelu'; valid variants: numpy, eager"),
+        ("gelu_jit", "", 0.1, "unknown timing variant ''"),
+        ("", "jit", 0.1, "a timing's subject names what was timed"),
+        ("gelu", "jit", float("nan"), "timing gelu/jit: nan is not a duration"),
+        ("gelu", "jit", -1.0, "timing gelu/jit: -1.0 is not a duration"),
+    ],
+    ids=["typo", "old_key", "no_subject", "nan", "negative"],
+)
 def test_a_timing_outside_the_vocabulary_is_refused_when_recorded(tmp_path, subject, variant, seconds, message):
     rec = results.Recorder("99_demo", tmp_path, {"backend": "cpu"})
     with pytest.raises(ValueError, match=re.escape(message)):

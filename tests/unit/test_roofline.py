@@ -35,12 +35,15 @@ class Broken:
         raise RuntimeError("memory statistics are not supported on this backend")
 
 
-@pytest.mark.parametrize("limit, array_bytes, n", [
-    (104 * GiB, 1 * GiB, 8192),  # an H200's allocator limit: capped at 1 GiB
-    (60 * GiB, 1 * GiB, 8192),  # an H100's
-    (12 * GiB, 256 * MiB, 8192),  # 12 GiB / 40 = 307 MiB: the power of two below
-    (2 * GiB, 32 * MiB, 2048),  # a small device: the matmul shrinks to fit too
-])
+@pytest.mark.parametrize(
+    "limit, array_bytes, n",
+    [
+        (104 * GiB, 1 * GiB, 8192),  # an H200's allocator limit: capped at 1 GiB
+        (60 * GiB, 1 * GiB, 8192),  # an H100's
+        (12 * GiB, 256 * MiB, 8192),  # 12 GiB / 40 = 307 MiB: the power of two below
+        (2 * GiB, 32 * MiB, 2048),  # a small device: the matmul shrinks to fit too
+    ],
+)
 def test_an_accelerator_gets_a_fortieth_of_its_memory_per_array_at_most_1_gib(limit, array_bytes, n):
     sizes = roofline.choose_sizes(Accelerator(limit))
     assert (sizes.array_bytes, sizes.matmul_n) == (array_bytes, n)
@@ -56,13 +59,16 @@ def test_smoke_mode_is_small_everywhere():
     assert "smoke" in gpu.why and "smoke" in cpu.why
 
 
-@pytest.mark.parametrize("cache, memory, array_bytes", [
-    (32 * MiB, 64 * GiB, 128 * MiB),  # 4x the cache
-    (8 * MiB, 64 * GiB, 64 * MiB),  # never below 64 MiB
-    (300 * MiB, 64 * GiB, 256 * MiB),  # never above 256 MiB, and the why says the cache may still serve part
-    (None, 64 * GiB, 256 * MiB),  # cache unknown: the cap
-    (32 * MiB, 2 * GiB, 32 * MiB),  # a small machine: 1/40 of its memory
-])
+@pytest.mark.parametrize(
+    "cache, memory, array_bytes",
+    [
+        (32 * MiB, 64 * GiB, 128 * MiB),  # 4x the cache
+        (8 * MiB, 64 * GiB, 64 * MiB),  # never below 64 MiB
+        (300 * MiB, 64 * GiB, 256 * MiB),  # never above 256 MiB, and the why says the cache may still serve part
+        (None, 64 * GiB, 256 * MiB),  # cache unknown: the cap
+        (32 * MiB, 2 * GiB, 32 * MiB),  # a small machine: 1/40 of its memory
+    ],
+)
 def test_a_cpu_works_past_its_last_level_cache_within_bounds(monkeypatch, cache, memory, array_bytes):
     monkeypatch.setattr(roofline, "last_level_cache", lambda: cache)
     monkeypatch.setattr(roofline, "host_memory", lambda: memory)
@@ -100,6 +106,7 @@ def test_time_in_place_chains_each_function_and_leaves_the_input_alone():
         def wrapped(a):
             calls.append(name)
             return fn(a)
+
         return wrapped
 
     x = jnp.arange(8.0)

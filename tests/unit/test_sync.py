@@ -16,7 +16,7 @@ from labkit import paths, sync
 # What a contributor writes by hand for a new backend; the README says the same.
 HAND_WRITTEN = {"lab/labkit/backends.py", "pyproject.toml", "docker/locks/rocm.txt"}
 
-ROCM = '''        Backend(
+ROCM = """        Backend(
             name="rocm",
             platform="rocm",
             jax_platforms=("rocm", "cpu"),
@@ -28,7 +28,7 @@ ROCM = '''        Backend(
             container_args=("--device=/dev/kfd", "--device=/dev/dri"),
             locks=("rocm",),
         ),
-'''
+"""
 
 
 def test_the_generated_files_are_in_step_with_the_registry():
@@ -83,7 +83,8 @@ def test_a_made_up_backend_takes_only_its_entry_its_extra_and_its_lock(tmp_path)
     `invoke sync`, and the tests that hold every copy of the registry's facts to it pass."""
     tree = tmp_path / "project"
     files = git(paths.ROOT, "ls-files").split() + [
-        str(p.relative_to(paths.ROOT)) for p in (paths.ROOT / "docker" / "locks").glob("*.txt")]
+        str(p.relative_to(paths.ROOT)) for p in (paths.ROOT / "docker" / "locks").glob("*.txt")
+    ]
     for rel in files:
         if (paths.ROOT / rel).is_file():
             (tree / rel).parent.mkdir(parents=True, exist_ok=True)
@@ -108,9 +109,28 @@ def test_a_made_up_backend_takes_only_its_entry_its_extra_and_its_lock(tmp_path)
     assert written == {str(g.path.relative_to(paths.ROOT)) for g in sync.GENERATED}
     assert "rocm" in (tree / "compose.yaml").read_text() and "env-rocm" in (tree / "docker/Dockerfile").read_text()
 
-    suite = subprocess.run([sys.executable, "-m", "pytest", "-v", "-p", "no:cacheprovider", "-m", "not index",
-                            "tests/unit/test_docker_files.py", "tests/unit/test_registry.py",
-                            "tests/unit/test_locks.py", "tests/unit/test_sync.py", "-k", "not made_up"],
-                           cwd=tree, env=env, capture_output=True, text=True, timeout=600)
+    suite = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-v",
+            "-p",
+            "no:cacheprovider",
+            "-m",
+            "not index",
+            "tests/unit/test_docker_files.py",
+            "tests/unit/test_registry.py",
+            "tests/unit/test_locks.py",
+            "tests/unit/test_sync.py",
+            "-k",
+            "not made_up",
+        ],
+        cwd=tree,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert suite.returncode == 0, suite.stdout[-3000:] + suite.stderr[-2000:]
     assert "[rocm]" in suite.stdout  # the new backend's own cases ran

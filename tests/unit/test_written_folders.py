@@ -70,11 +70,15 @@ def test_a_folder_that_is_a_symbolic_link_is_refused(tmp_path):
     assert list((tmp_path / "real").iterdir()) == []
 
 
-@pytest.mark.parametrize("make", [
-    lambda tmp: (tmp / "notes.txt").write_text("x") and tmp / "notes.txt",
-    lambda tmp: Path("/proc/jaxlab-handouts"),
-    lambda tmp: read_only_mount(tmp) / "handouts",
-], ids=["a-file", "proc", "read-only"])
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda tmp: (tmp / "notes.txt").write_text("x") and tmp / "notes.txt",
+        lambda tmp: Path("/proc/jaxlab-handouts"),
+        lambda tmp: read_only_mount(tmp) / "handouts",
+    ],
+    ids=["a-file", "proc", "read-only"],
+)
 @pytest.mark.parametrize("task", ["handouts", "compare"])
 def test_a_file_or_an_unwritable_place_is_one_line(tmp_path, make, task):
     target = make(tmp_path)
@@ -94,7 +98,8 @@ def test_a_folder_it_wrote_is_written_again_and_only_changed_files_are_replaced(
     os.utime(first[0], ns=(0, 0))
     assert handouts.write(out) == first
     assert first[0].stat().st_mtime_ns == 0 and {p: p.stat().st_mtime_ns for p in first[1:]} == {
-        p: stamps[p] for p in first[1:]}
+        p: stamps[p] for p in first[1:]
+    }
 
 
 SMOKE = str(paths.reference("cpu", smoke=True))
@@ -108,8 +113,7 @@ def test_compare_never_replaces_someone_elses_report(tmp_path):
     line = refused(SMOKE, SMOKE, "--out", str(mine), task="compare")
     assert "holds files that invoke compare did not write" in line
     assert snapshot(mine) == {"report.md": b"my own report", "timings.png": b"my plot"}
-    assert "is or contains the lab's notebooks" in refused(SMOKE, SMOKE, "--out", str(paths.NOTEBOOKS),
-                                                           task="compare")
+    assert "is or contains the lab's notebooks" in refused(SMOKE, SMOKE, "--out", str(paths.NOTEBOOKS), task="compare")
 
 
 def test_compare_writes_a_new_folder_and_then_that_folder_again(tmp_path):
@@ -144,21 +148,26 @@ def test_a_workspace_outside_home_and_the_checkout_needs_anywhere(tmp_path):
     assert "is outside your home folder and the checkout" in line and "--anywhere" in line
     # Said on purpose, or in the home folder, the folder passes; the next check (a made-up
     # handout to reset) then stops the command before any engine is asked.
-    for args in (["--work", str(work), "--anywhere"], ["--work", str(tmp_path / "home" / "work")],
-                 ["--work", "/var/tmp/jaxlab-test-work", "--anywhere"]):
+    for args in (
+        ["--work", str(work), "--anywhere"],
+        ["--work", str(tmp_path / "home" / "work")],
+        ["--work", "/var/tmp/jaxlab-test-work", "--anywhere"],
+    ):
         assert "--reset 'nosuch': no such handout" in refused(*args, "--reset", "nosuch", task="jupyter", env=env)
     assert not work.exists() and not (tmp_path / "home" / "work").exists()
 
 
 def test_a_refused_reset_creates_no_workspace(tmp_path):
-    assert "--reset 'nosuch': no such handout" in refused("--work", str(tmp_path / "new"), "--reset", "nosuch",
-                                                          "--anywhere", task="jupyter")
+    assert "--reset 'nosuch': no such handout" in refused(
+        "--work", str(tmp_path / "new"), "--reset", "nosuch", "--anywhere", task="jupyter"
+    )
     assert not (tmp_path / "new").exists()
 
 
 def test_a_workspace_with_a_colon_is_refused_not_mounted_as_something_else(tmp_path):
-    assert "a colon in the path cannot be mounted" in refused("--work", str(tmp_path / "a:b"), "--anywhere",
-                                                              task="jupyter")
+    assert "a colon in the path cannot be mounted" in refused(
+        "--work", str(tmp_path / "a:b"), "--anywhere", task="jupyter"
+    )
     assert not (tmp_path / "a:b").exists()
 
 
@@ -192,8 +201,9 @@ def test_every_command_is_listed_by_what_it_writes():
 
     import tasks
 
-    writers = {name for name, task in tasks.ns.tasks.items()
-               if FOLDER_FLAGS & set(inspect.signature(task.body).parameters)}
+    writers = {
+        name for name, task in tasks.ns.tasks.items() if FOLDER_FLAGS & set(inspect.signature(task.body).parameters)
+    }
     assert writers == set(WRITERS)
     assert set(tasks.ns.tasks) == set(WRITERS) | set(OWN_PLACE) | NO_FILES
     assert not (set(WRITERS) | NO_FILES) & set(OWN_PLACE) and not set(WRITERS) & NO_FILES

@@ -32,8 +32,10 @@ def load(source: Source) -> Run:
     if not path.exists():
         raise UsageError(f"{source}: no such run folder or results file")
     if not file.is_file():
-        raise UsageError(f"{source}: no results.json in this folder; give a run folder (e.g. out/cpu) "
-                         f"or a results file (e.g. tests/reference/cpu.json)")
+        raise UsageError(
+            f"{source}: no results.json in this folder; give a run folder (e.g. out/cpu) "
+            f"or a results file (e.g. tests/reference/cpu.json)"
+        )
     try:
         data = json.loads(file.read_text())
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
@@ -45,8 +47,10 @@ def _checked(data, where: str) -> dict:
     if not (isinstance(data, dict) and isinstance(data.get("notebooks"), dict) and isinstance(data.get("run"), dict)):
         raise UsageError(f"{where}: not a lab results file (it has no run and notebooks)")
     if data.get("format") != FORMAT:
-        raise UsageError(f"{where}: results format {data.get('format')!r}, but this lab reads format {FORMAT}: "
-                         f"rerun the lab (or the reference task) to record these results again")
+        raise UsageError(
+            f"{where}: results format {data.get('format')!r}, but this lab reads format {FORMAT}: "
+            f"rerun the lab (or the reference task) to record these results again"
+        )
     for notebook, record in data["notebooks"].items():
         if problem := _malformed(record):
             raise UsageError(f"{where}: notebook {notebook!r} is not a lab record ({problem}); was the file edited?")
@@ -64,14 +68,20 @@ def _malformed(record) -> str | None:
         if not isinstance(record.get(section, {}), dict):
             return f"{section} is not an object"
     for key, value in record.get("values", {}).items():
-        if not (isinstance(value, dict) and isinstance(value.get("dtype"), str) and isinstance(value.get("shape"), list)
-                and ("data" in value or isinstance(value.get("summary"), dict))):
+        if not (
+            isinstance(value, dict)
+            and isinstance(value.get("dtype"), str)
+            and isinstance(value.get("shape"), list)
+            and ("data" in value or isinstance(value.get("summary"), dict))
+        ):
             return f"value {key!r} lacks dtype, shape and data"
         if problem := _malformed_value(value):
             return f"value {key!r} {problem}"
     timings = record.get("timings", [])
-    if not (isinstance(timings, list) and all(isinstance(t, dict) and {"subject", "variant", "seconds"} <= t.keys()
-                                              for t in timings)):
+    if not (
+        isinstance(timings, list)
+        and all(isinstance(t, dict) and {"subject", "variant", "seconds"} <= t.keys() for t in timings)
+    ):
         return "timings are not (subject, variant, seconds) records"
     if not all(isinstance(v, int | float) for v in record.get("metrics", {}).values()):
         return "a metric is not a number"
@@ -107,6 +117,7 @@ def _malformed_value(value: dict) -> str | None:
 def _numbers(data) -> np.ndarray | None:
     """``data`` (JSON: numbers, lists of them) as a float64 array, or None when it is not one:
     strings, objects, null, or lists of unequal lengths."""
+
     def numeric(x) -> bool:
         return isinstance(x, int | float) or isinstance(x, list) and all(numeric(y) for y in x)
 

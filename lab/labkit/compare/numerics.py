@@ -53,8 +53,10 @@ def compare_value(expected: dict, actual: dict, backends, row: Row) -> Row:
     # was edited, and taking either one would loosen (or tighten) the bound for both runs.
     accumulates = bool(expected.get("accumulates"))
     if accumulates != bool(actual.get("accumulates")):
-        return row.fail(f"marked accumulates={bool(actual.get('accumulates'))}, baseline {accumulates}: the same "
-                        f"notebook source marks a value one way")
+        return row.fail(
+            f"marked accumulates={bool(actual.get('accumulates'))}, baseline {accumulates}: the same "
+            f"notebook source marks a value one way"
+        )
     try:
         row.bound = between(expected["dtype"], backends, accumulates)
     except (NoTolerance, TypeError):  # TypeError: not a dtype NumPy knows at all
@@ -77,8 +79,10 @@ def _compare_data(expected, actual, row: Row) -> Row:
         at = np.unravel_index(m.worst, e.shape) if e.ndim else ()
         where = f" at [{', '.join(map(str, at))}]" if at else ""
         allowed = row.bound.atol + row.bound.rtol * abs(e.flat[m.worst])
-        row.fail(f"{a.flat[m.worst]:.9g}{where}, baseline {e.flat[m.worst]:.9g}: off by "
-                 f"{abs(a.flat[m.worst] - e.flat[m.worst]):.3g}, allowed {allowed:.3g}")
+        row.fail(
+            f"{a.flat[m.worst]:.9g}{where}, baseline {e.flat[m.worst]:.9g}: off by "
+            f"{abs(a.flat[m.worst] - e.flat[m.worst]):.3g}, allowed {allowed:.3g}"
+        )
     return row
 
 

@@ -20,7 +20,6 @@ PLOTS = ("errors", "speedups", "timings")
 FLOOR, CAP = 1e-5, 1e3
 
 
-
 def _png(fig) -> bytes:
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=110)
@@ -74,8 +73,9 @@ def bars_plot(c: Comparison, kind: str, xlabel: str, title: str, unity: bool = F
     inches = 1.4 + 0.28 * len(rows) * len(labels)
     fig = Figure(figsize=(10, inches))
     # Room for the longest name at the left (about 0.075 inch a character at this font size).
-    fig.subplots_adjust(left=min(0.5, 0.04 + 0.0075 * max(map(len, names))), right=0.98,
-                        top=1 - 0.45 / inches, bottom=0.6 / inches)
+    fig.subplots_adjust(
+        left=min(0.5, 0.04 + 0.0075 * max(map(len, names))), right=0.98, top=1 - 0.45 / inches, bottom=0.6 / inches
+    )
     ax = fig.add_subplot()
     for i, label in enumerate(labels):
         y = [j + (i - (len(labels) - 1) / 2) * height for j in range(len(rows))]

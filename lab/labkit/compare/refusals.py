@@ -34,8 +34,10 @@ def wrong_platform(run: Run) -> str | None:
         return f"{run.label}: records no platform, so it cannot show it ran on {backend.platform!r}"
     wrong = [p for p in recorded if p != backend.platform]
     if wrong:
-        return (f"{run.label}: a {run.backend!r} run that ran on platform {', '.join(map(repr, wrong))}, "
-                f"not {backend.platform!r}")
+        return (
+            f"{run.label}: a {run.backend!r} run that ran on platform {', '.join(map(repr, wrong))}, "
+            f"not {backend.platform!r}"
+        )
     return None
 
 
@@ -49,8 +51,10 @@ def different_lab(base: Run, other: Run) -> list[str]:
     for nb in common:
         digests = base.notebooks[nb].get("source_digest"), other.notebooks[nb].get("source_digest")
         if digests[0] != digests[1] or digests[0] is None:
-            found.append(f"{nb}: notebook source differs ({digests[0]} in {base.label}, {digests[1]} in "
-                         f"{other.label}); rerun both from the same lab revision")
+            found.append(
+                f"{nb}: notebook source differs ({digests[0]} in {base.label}, {digests[1]} in "
+                f"{other.label}); rerun both from the same lab revision"
+            )
     found += different_params(base, other, common)
     return found
 
@@ -66,8 +70,10 @@ def different_params(base: Run, other: Run, notebooks: list[str]) -> list[str]:
             if va != vb:
                 differing.setdefault((name, va, vb), []).append(nb)
     given = f"(given: {base.data['run'].get('params', {})} vs {other.data['run'].get('params', {})})"
-    return [f"parameter {name} differs: {va} in {base.label}, {vb} in {other.label} {given}; notebooks "
-            f"{', '.join(nbs)}" for (name, va, vb), nbs in differing.items()]
+    return [
+        f"parameter {name} differs: {va} in {base.label}, {vb} in {other.label} {given}; notebooks {', '.join(nbs)}"
+        for (name, va, vb), nbs in differing.items()
+    ]
 
 
 def _effective(record: dict) -> dict:

@@ -57,8 +57,17 @@ def fmt(x: float | None) -> str:
 
 
 def sections(c: Comparison, plots: dict[str, bytes]) -> list[Section]:
-    found = [_refusals(c), _runs(c), _inconsistencies(c), _overview(c, plots), _all_results(c),
-             _exceptions(c), _speedups(c, plots), _timings(c, plots), _metrics(c)]
+    found = [
+        _refusals(c),
+        _runs(c),
+        _inconsistencies(c),
+        _overview(c, plots),
+        _all_results(c),
+        _exceptions(c),
+        _speedups(c, plots),
+        _timings(c, plots),
+        _metrics(c),
+    ]
     return [s for s in found if s]
 
 
@@ -70,26 +79,44 @@ def title(c: Comparison) -> str:
 def _refusals(c: Comparison) -> Section | None:
     if not c.refusals:
         return None
-    return Section("Compared despite refusals (--force)",
-                   ["These runs would have been refused; their differences may explain disagreements below:"]
-                   + [f"• {line}" for line in c.refusals], alert=True)
+    return Section(
+        "Compared despite refusals (--force)",
+        ["These runs would have been refused; their differences may explain disagreements below:"]
+        + [f"• {line}" for line in c.refusals],
+        alert=True,
+    )
 
 
 def _runs(c: Comparison) -> Section:
     fields = [("source", lambda r: r.source), ("backend", lambda r: r.backend)]
-    fields += [(name, lambda r, n=name: str(r.environment.get(n, "—")))
-               for name in ("platform", "device_kind", "device_count", "jax", "jaxlib", "haiku", "numpy", "python",
-                            "machine", "lab_version", "lab_revision", "time")]
-    fields += [("parameters", lambda r: str(r.data["run"].get("params") or "defaults")),
-               ("run ok", lambda r: str(r.data["run"].get("ok", "—")))]
+    fields += [
+        (name, lambda r, n=name: str(r.environment.get(n, "—")))
+        for name in (
+            "platform",
+            "device_kind",
+            "device_count",
+            "jax",
+            "jaxlib",
+            "haiku",
+            "numpy",
+            "python",
+            "machine",
+            "lab_version",
+            "lab_revision",
+            "time",
+        )
+    ]
+    fields += [
+        ("parameters", lambda r: str(r.data["run"].get("params") or "defaults")),
+        ("run ok", lambda r: str(r.data["run"].get("ok", "—"))),
+    ]
     headers = ["", *(f"{r.label} (baseline)" if i == 0 else r.label for i, r in enumerate(c.runs))]
     text = [f"Each run is compared with the baseline, {c.baseline.label}."]
     for run in c.runs:  # a failed step recorded less, so its results show below as missing
         failed = [s["name"] for s in run.data["run"].get("steps", []) if s.get("status") != "passed"]
         if failed or run.data["run"].get("ok") is False:
             text.append(f"{run.label} did not pass: {', '.join(failed) or 'see its summary'}.")
-    return Section("Runs", text,
-                   Grid(headers, [[name, *(get(r) for r in c.runs)] for name, get in fields]))
+    return Section("Runs", text, Grid(headers, [[name, *(get(r) for r in c.runs)] for name, get in fields]))
 
 
 def _inconsistencies(c: Comparison) -> Section | None:
@@ -97,27 +124,47 @@ def _inconsistencies(c: Comparison) -> Section | None:
     if not failing:
         return None
     rows = [[f"{r.notebook}/{r.key}", r.run, r.kind, r.why] for r in failing]
-    return Section(f"Inconsistencies ({len(failing)})", [],
-                   Grid(["notebook/key", "run", "kind", "what differs"], rows, [True] * len(rows)), alert=True)
+    return Section(
+        f"Inconsistencies ({len(failing)})",
+        [],
+        Grid(["notebook/key", "run", "kind", "what differs"], rows, [True] * len(rows)),
+        alert=True,
+    )
 
 
 def _overview(c: Comparison, plots: dict[str, bytes]) -> Section:
-    text = [c.summary(),
-            "Values pass when every element is within atol + rtol·|baseline|, the looser of the two "
-            "backends' bounds for the dtype (tolerance.py); results marked as accumulating (sums, matmuls, "
-            "training) get the accumulation bound. Large arrays are kept as statistics and a sample: the "
-            "sample, min and max are held to the elementwise bound, sum, mean and std to the accumulation "
-            "bound relative to the array's rms. Facts must be equal, floats in them within the float32 "
-            "bound. Timings and metrics depend on the hardware and are only reported."]
+    text = [
+        c.summary(),
+        "Values pass when every element is within atol + rtol·|baseline|, the looser of the two "
+        "backends' bounds for the dtype (tolerance.py); results marked as accumulating (sums, matmuls, "
+        "training) get the accumulation bound. Large arrays are kept as statistics and a sample: the "
+        "sample, min and max are held to the elementwise bound, sum, mean and std to the accumulation "
+        "bound relative to the array's rms. Facts must be equal, floats in them within the float32 "
+        "bound. Timings and metrics depend on the hardware and are only reported.",
+    ]
     rows, failing = [], []
     for (nb, run), group in _by_notebook(c.rows).items():
         worst = _worst(group)
         bad = [r for r in group if not r.ok]
-        rows.append([nb, *([run] if len(c.runs) > 2 else []), str(len(group)), str(len(bad)),
-                     fmt(worst.used), worst.key if worst.used or not worst.ok else "—"])
+        rows.append(
+            [
+                nb,
+                *([run] if len(c.runs) > 2 else []),
+                str(len(group)),
+                str(len(bad)),
+                fmt(worst.used),
+                worst.key if worst.used or not worst.ok else "—",
+            ]
+        )
         failing.append(bool(bad))
-    headers = ["notebook", *(["run"] if len(c.runs) > 2 else []), "results", "failed",
-               "worst error / tolerance", "worst result"]
+    headers = [
+        "notebook",
+        *(["run"] if len(c.runs) > 2 else []),
+        "results",
+        "failed",
+        "worst error / tolerance",
+        "worst result",
+    ]
     return Section("Results by notebook", text, Grid(headers, rows, failing), "errors" if "errors" in plots else None)
 
 
@@ -135,11 +182,33 @@ def _by_notebook(rows: list[Row]) -> dict[tuple[str, str], list[Row]]:
 
 def _all_results(c: Comparison) -> Section:
     several = len(c.runs) > 2
-    headers = ["notebook", "key", "kind", *(["run"] if several else []), "max abs err", "max rel err",
-               "error / tolerance", "tolerance", "exception", "status"]
-    rows = [[r.notebook, r.key, r.kind, *([r.run] if several else []), fmt(r.max_abs), fmt(r.max_rel),
-             fmt(r.used), r.tolerance, ", ".join(f"{a.backend}/{a.dtype}" for a in r.allowances) or "—",
-             "pass" if r.ok else "FAIL"] for r in c.rows]  # what differs is listed under Inconsistencies
+    headers = [
+        "notebook",
+        "key",
+        "kind",
+        *(["run"] if several else []),
+        "max abs err",
+        "max rel err",
+        "error / tolerance",
+        "tolerance",
+        "exception",
+        "status",
+    ]
+    rows = [
+        [
+            r.notebook,
+            r.key,
+            r.kind,
+            *([r.run] if several else []),
+            fmt(r.max_abs),
+            fmt(r.max_rel),
+            fmt(r.used),
+            r.tolerance,
+            ", ".join(f"{a.backend}/{a.dtype}" for a in r.allowances) or "—",
+            "pass" if r.ok else "FAIL",
+        ]
+        for r in c.rows
+    ]  # what differs is listed under Inconsistencies
     return Section("All results", [], Grid(headers, rows, [not r.ok for r in c.rows]))
 
 
@@ -147,8 +216,10 @@ def _exceptions(c: Comparison) -> Section | None:
     used = {a: None for r in c.rows for a in r.allowances}
     if not used:
         return None
-    return Section("Named tolerance exceptions applied",
-                   [f"• {a.backend}/{a.dtype} (atol {a.atol:.0e}, rtol {a.rtol:.0e}): {a.reason}" for a in used])
+    return Section(
+        "Named tolerance exceptions applied",
+        [f"• {a.backend}/{a.dtype} (atol {a.atol:.0e}, rtol {a.rtol:.0e}): {a.reason}" for a in used],
+    )
 
 
 def _perf_table(c: Comparison, rows: list[PerfRow], ratio: bool) -> Grid:
@@ -169,25 +240,38 @@ def _speedups(c: Comparison, plots: dict[str, bytes]) -> Section | None:
     rows = [p for p in c.perf if p.kind == "speedup"]
     if not rows:
         return None
-    return Section("Speedups", ["Derived from each run's timings: how many times faster the first variant "
-                                "is than the second on that run's hardware."],
-                   _perf_table(c, rows, ratio=False), "speedups" if "speedups" in plots else None)
+    return Section(
+        "Speedups",
+        [
+            "Derived from each run's timings: how many times faster the first variant "
+            "is than the second on that run's hardware."
+        ],
+        _perf_table(c, rows, ratio=False),
+        "speedups" if "speedups" in plots else None,
+    )
 
 
 def _timings(c: Comparison, plots: dict[str, bytes]) -> Section | None:
     rows = [p for p in c.perf if p.kind == "timing"]
     if not rows:
         return None
-    return Section("Timings (seconds, median of repeats)", [], _perf_table(c, rows, ratio=len(c.runs) > 1),
-                   "timings" if "timings" in plots else None)
+    return Section(
+        "Timings (seconds, median of repeats)",
+        [],
+        _perf_table(c, rows, ratio=len(c.runs) > 1),
+        "timings" if "timings" in plots else None,
+    )
 
 
 def _metrics(c: Comparison) -> Section | None:
     rows = [p for p in c.perf if p.kind == "metric"]
     if not rows:
         return None
-    return Section("Metrics", ["Hardware-dependent figures the notebooks record (speedups, bandwidths, "
-                               "shares of peak), side by side."], _perf_table(c, rows, ratio=False))
+    return Section(
+        "Metrics",
+        ["Hardware-dependent figures the notebooks record (speedups, bandwidths, shares of peak), side by side."],
+        _perf_table(c, rows, ratio=False),
+    )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -235,24 +319,28 @@ img { max-width: 100%; border: 1px solid #eee; }
 def _html_cell(text: str) -> str:
     numeric = text in ("—", "inf") or text.replace(".", "", 1).replace("e-", "").replace("e+", "").isdigit()
     if numeric:
-        return f"<td class=\"num\">{html.escape(text)}</td>"
+        return f'<td class="num">{html.escape(text)}</td>'
     # Short phrases stay whole ("atol 1e-05, rtol 1e-05" would otherwise break inside "1e-05").
-    parts = [f"<span class=\"nowrap\">{html.escape(p)}</span>" if len(p) <= 60 else html.escape(p)
-             for p in text.split("; ")]
+    parts = [
+        f'<span class="nowrap">{html.escape(p)}</span>' if len(p) <= 60 else html.escape(p) for p in text.split("; ")
+    ]
     return f"<td>{'; '.join(parts)}</td>"
 
 
 def html_report(c: Comparison, secs: list[Section], plots: dict[str, bytes]) -> str:
     verdict = "ok" if c.ok else "bad"
-    parts = [f"<!doctype html><html><head><meta charset=\"utf-8\"><title>{html.escape(title(c))}</title>",
-             f"<style>{STYLE}</style></head><body>", f"<h1 class=\"{verdict}\">{html.escape(title(c))}</h1>"]
+    parts = [
+        f'<!doctype html><html><head><meta charset="utf-8"><title>{html.escape(title(c))}</title>',
+        f"<style>{STYLE}</style></head><body>",
+        f'<h1 class="{verdict}">{html.escape(title(c))}</h1>',
+    ]
     for s in secs:
         css = ' class="alert"' if s.alert else ""
         parts.append(f"<section{css}><h2>{html.escape(s.title)}</h2>")
         parts += [f"<p>{html.escape(t)}</p>" for t in s.text]
         if s.plot:
             data = base64.b64encode(plots[s.plot]).decode()
-            parts.append(f"<img alt=\"{s.plot}\" src=\"data:image/png;base64,{data}\">")
+            parts.append(f'<img alt="{s.plot}" src="data:image/png;base64,{data}">')
         if s.table:
             parts.append("<table><tr>" + "".join(f"<th>{html.escape(h)}</th>" for h in s.table.headers) + "</tr>")
             failing = s.table.failing or [False] * len(s.table.rows)
@@ -297,8 +385,9 @@ def print_table(c: Comparison, console: Console | None = None) -> None:
     for (nb, run), group in _by_notebook(c.rows).items():
         failed = sum(not r.ok for r in group)
         style = "red" if failed else "green"
-        table.add_row(nb, *([escape(run)] if several else []), str(len(group)), f"[{style}]{failed}[/]",
-                      fmt(_worst(group).used))
+        table.add_row(
+            nb, *([escape(run)] if several else []), str(len(group)), f"[{style}]{failed}[/]", fmt(_worst(group).used)
+        )
     console.print(table)
     failing = [r for r in c.rows if not r.ok]
     if failing:

@@ -15,16 +15,24 @@ from labkit.backends import BACKEND_VARIABLE, default_backend
 
 
 def pytest_addoption(parser):
-    parser.addoption("--backend", default=default_backend(), choices=sorted(labkit.BACKENDS),
-                     help=f"backend the checks run on (default: ${BACKEND_VARIABLE}, else cpu)")
-    parser.addoption("--x64", action="store_true",
-                     help="run the float64 checks, and only those, with jax_enable_x64 on; without it they "
-                          "are deselected (x64 changes every default dtype, so it gets a process of its own)")
+    parser.addoption(
+        "--backend",
+        default=default_backend(),
+        choices=sorted(labkit.BACKENDS),
+        help=f"backend the checks run on (default: ${BACKEND_VARIABLE}, else cpu)",
+    )
+    parser.addoption(
+        "--x64",
+        action="store_true",
+        help="run the float64 checks, and only those, with jax_enable_x64 on; without it they "
+        "are deselected (x64 changes every default dtype, so it gets a process of its own)",
+    )
 
 
 def pytest_configure(config):
     config.addinivalue_line(
-        "markers", "consistency: jit/vmap/pmap/shard_map agree with eager and NumPy; `invoke lab` runs these")
+        "markers", "consistency: jit/vmap/pmap/shard_map agree with eager and NumPy; `invoke lab` runs these"
+    )
     name = config.getoption("backend")
     try:
         jax = labkit.setup(name)

@@ -45,6 +45,7 @@ LSE_OFFSET = 1000.0  # log-sum-exp inputs sit here: exp overflows float32 (and b
 # ----------------------------------------------------------------------------------------------
 # JAX functions (written with explicit broadcasting: the plugin makes rank promotion an error)
 
+
 def mlp_predict(p, x):
     hidden = jnp.tanh(x @ p["w1"] + p["b1"][None, :])
     return hidden @ p["w2"] + p["b2"]
@@ -100,10 +101,11 @@ def plain_logsumexp(v):
 # ----------------------------------------------------------------------------------------------
 # NumPy float64 references, derived by hand
 
+
 def np_mlp_grad(p, x, y):
     hidden = np.tanh(x @ p["w1"] + p["b1"])
     d_out = 2.0 * (hidden @ p["w2"] + p["b2"] - y) / len(x)
-    d_pre = np.outer(d_out, p["w2"]) * (1.0 - hidden ** 2)
+    d_pre = np.outer(d_out, p["w2"]) * (1.0 - hidden**2)
     return {"w1": x.T @ d_pre, "b1": d_pre.sum(0), "w2": hidden.T @ d_out, "b2": d_out.sum()}
 
 
@@ -133,11 +135,14 @@ def np_logsumexp_hessian(v):
 # ----------------------------------------------------------------------------------------------
 # Inputs
 
+
 def mlp_inputs(rng):
-    params = {"w1": rng.normal(size=(FEATURES, HIDDEN)) / np.sqrt(FEATURES),
-              "b1": 0.1 * rng.normal(size=HIDDEN),
-              "w2": rng.normal(size=HIDDEN) / np.sqrt(HIDDEN),
-              "b2": np.float64(0.1)}
+    params = {
+        "w1": rng.normal(size=(FEATURES, HIDDEN)) / np.sqrt(FEATURES),
+        "b1": 0.1 * rng.normal(size=HIDDEN),
+        "w2": rng.normal(size=HIDDEN) / np.sqrt(HIDDEN),
+        "b2": np.float64(0.1),
+    }
     return params, rng.uniform(-1.0, 1.0, size=(N, FEATURES)), rng.normal(size=N)
 
 
@@ -177,8 +182,9 @@ def assert_tree_close(actual, expected, dtype, backend, what):
     for path, a in jax.tree_util.tree_leaves_with_path(actual):
         e = functools.reduce(lambda t, k: t[k.key], path, expected) if path else expected
         assert a.dtype == dtype and a.shape == np.shape(e), (what, path, a.dtype, a.shape)
-        labkit.assert_close(a, e, backend=backend, accumulates=True, dtype=dtype,
-                            err_msg=f"{what} {jax.tree_util.keystr(path)}")
+        labkit.assert_close(
+            a, e, backend=backend, accumulates=True, dtype=dtype, err_msg=f"{what} {jax.tree_util.keystr(path)}"
+        )
 
 
 @pytest.fixture(autouse=True)
@@ -190,6 +196,7 @@ def highest_matmul_precision():
 
 # ----------------------------------------------------------------------------------------------
 # Tests
+
 
 @pytest.mark.parametrize("dtype", DTYPES, ids=lambda d: d.name)
 @pytest.mark.parametrize("case", GRAD_CASES, ids=lambda c: c.name)
@@ -216,7 +223,7 @@ def test_vmap_grad_matches_a_loop_of_grads(dtype: np.dtype, backend: str):
     looped = [one(params, x[i], y[i]) for i in range(N)]
     stacked = {k: np.stack([np.asarray(g[k], np.float64) for g in looped]) for k in params}
     # np_mlp_grad averages over the examples it is given: one example, times 1, is its own gradient.
-    reference = [np_mlp_grad(params64, x64[i:i + 1], y64[i:i + 1]) for i in range(N)]
+    reference = [np_mlp_grad(params64, x64[i : i + 1], y64[i : i + 1]) for i in range(N)]
     expected = {k: np.stack([g[k] for g in reference]) for k in params}
     assert_tree_close(per_example, expected, dtype, backend, "jit(vmap(grad)) vs NumPy float64")
     assert_tree_close(per_example, stacked, dtype, backend, "jit(vmap(grad)) vs a loop of jit(grad)")
@@ -232,12 +239,21 @@ class JacCase(NamedTuple):
 
 JAC_CASES = [
     # a tall Jacobian (3 inputs, 7 outputs), forward mode against reverse mode
-    JacCase("tanh_linear", tanh_linear, (jax.jacfwd, jax.jacrev), np_tanh_linear_jacobian,
-            lambda rng: (rng.normal(size=3), rng.normal(size=(7, 3)) / 2)),
+    JacCase(
+        "tanh_linear",
+        tanh_linear,
+        (jax.jacfwd, jax.jacrev),
+        np_tanh_linear_jacobian,
+        lambda rng: (rng.normal(size=3), rng.normal(size=(7, 3)) / 2),
+    ),
     # the Hessian, forward-over-reverse (jax.hessian) against reverse-over-reverse
-    JacCase("logsumexp_hessian", plain_logsumexp,
-            (lambda f: jax.jacfwd(jax.jacrev(f)), lambda f: jax.jacrev(jax.jacrev(f))),
-            np_logsumexp_hessian, lambda rng: (rng.uniform(-2.0, 2.0, size=5),)),
+    JacCase(
+        "logsumexp_hessian",
+        plain_logsumexp,
+        (lambda f: jax.jacfwd(jax.jacrev(f)), lambda f: jax.jacrev(jax.jacrev(f))),
+        np_logsumexp_hessian,
+        lambda rng: (rng.uniform(-2.0, 2.0, size=5),),
+    ),
 ]
 
 
@@ -253,7 +269,19 @@ def test_jacfwd_matches_jacrev_and_numpy(case: JacCase, dtype: np.dtype, backend
     first, second = (np.asarray(j) for j in both)
     for name, jac in (("first", first), ("second", second)):
         assert jac.dtype == dtype and jac.shape == expected.shape, (name, jac.dtype, jac.shape)
-        labkit.assert_close(jac, expected, backend=backend, accumulates=True, dtype=dtype,
-                            err_msg=f"{case.name}: {name} way vs NumPy float64")
-    labkit.assert_close(first, second.astype(np.float64), backend=backend, accumulates=True, dtype=dtype,
-                        err_msg=f"{case.name}: the two ways disagree")
+        labkit.assert_close(
+            jac,
+            expected,
+            backend=backend,
+            accumulates=True,
+            dtype=dtype,
+            err_msg=f"{case.name}: {name} way vs NumPy float64",
+        )
+    labkit.assert_close(
+        first,
+        second.astype(np.float64),
+        backend=backend,
+        accumulates=True,
+        dtype=dtype,
+        err_msg=f"{case.name}: the two ways disagree",
+    )

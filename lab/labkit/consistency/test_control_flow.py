@@ -44,6 +44,7 @@ def inputs(dtype: np.dtype) -> tuple[np.ndarray, np.ndarray]:
 # ----------------------------------------------------------------------------------------------
 # scan: a tuple carry (leaky running sum, its running maximum) and both stacked as outputs
 
+
 def np_leaky(xs):
     s, m, sums, maxes = np.zeros(xs.shape[1:]), np.full(xs.shape[1:], -np.inf), [], []
     for x in xs:
@@ -100,6 +101,7 @@ def test_scan_matches_the_python_loop_and_numpy(dtype, backend):
 
 # ----------------------------------------------------------------------------------------------
 # fori_loop (static and traced bounds), while_loop and a Python loop: x <- cos(x), COS_STEPS times
+
 
 def np_cos_iterate(x, n):
     for _ in range(n):
@@ -160,6 +162,7 @@ def test_fori_loop_lowers_to_scan_with_static_bounds_and_to_while_with_traced_on
 # ----------------------------------------------------------------------------------------------
 # cond vs where, under jit and under vmap (where vmap turns a batched cond into a select)
 
+
 def np_piecewise(x):
     return np.where(x > 0, np.sin(3.0 * x) / (1.0 + x), x * np.exp(x))
 
@@ -196,8 +199,7 @@ def test_cond_and_where_agree_under_jit_and_vmap(dtype, backend):
         assert out.dtype == dtype, (name, out.dtype)
         n = len(out)
         labkit.assert_close(out, expected[:n], backend=backend, dtype=dtype, err_msg=f"{name} vs NumPy float64")
-        labkit.assert_close(out, outs["where_jit"][:n], backend=backend, dtype=dtype,
-                            err_msg=f"{name} vs where")
+        labkit.assert_close(out, outs["where_jit"][:n], backend=backend, dtype=dtype, err_msg=f"{name} vs where")
 
 
 def test_vmap_of_cond_becomes_a_select_of_both_branches():
@@ -209,6 +211,7 @@ def test_vmap_of_cond_becomes_a_select_of_both_branches():
 
 # ----------------------------------------------------------------------------------------------
 # reverse-mode gradients: through the scan and through the unrolled loop
+
 
 def np_rnn_grad(xs, a):
     """d/d(xs, a) of sum_t h_t, h_t = tanh(a * h_{t-1} + x_t), h_0 = 0: backpropagation by hand."""
@@ -245,8 +248,10 @@ def rnn_loss_unrolled(xs, a):
 
 @jax.jit
 def rnn_grads(xs, a):
-    return {"scan": jax.grad(rnn_loss_scan, argnums=(0, 1))(xs, a),
-            "unrolled": jax.grad(rnn_loss_unrolled, argnums=(0, 1))(xs, a)}
+    return {
+        "scan": jax.grad(rnn_loss_scan, argnums=(0, 1))(xs, a),
+        "unrolled": jax.grad(rnn_loss_unrolled, argnums=(0, 1))(xs, a),
+    }
 
 
 @pytest.mark.parametrize("dtype", DTYPES)

@@ -109,8 +109,9 @@ def test_checkify_finds_the_same_failing_examples(dtype, transform, backend):
     ok = [k for k in range(BATCH) if k not in expected]
     assert out.dtype == dtype, out.dtype
     reference = np.array([2.0 * np.log(x[k].astype(np.float64)[idx[k]]) for k in ok])
-    labkit.assert_close(out[ok], reference, backend=backend, dtype=dtype,
-                        err_msg=f"checkify({transform}) outputs vs NumPy float64")
+    labkit.assert_close(
+        out[ok], reference, backend=backend, dtype=dtype, err_msg=f"checkify({transform}) outputs vs NumPy float64"
+    )
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
@@ -126,12 +127,18 @@ def test_user_check_reports_its_message_under_jit_vmap(dtype, backend):
     x[2] = 0.0
     err, out = jax.jit(jax.vmap(checkify.checkify(normalize)))(x)
     assert err.get() == "at mapped index 2: zero vector: norm=0.0 (`check` failed)", err.get()
-    labkit.assert_close(np.asarray(out)[[0, 1, 3]], np.full((3, 3), 1 / np.sqrt(3.0)), backend=backend, dtype=dtype,
-                        err_msg="normalize under jit(vmap(checkify))")
+    labkit.assert_close(
+        np.asarray(out)[[0, 1, 3]],
+        np.full((3, 3), 1 / np.sqrt(3.0)),
+        backend=backend,
+        dtype=dtype,
+        err_msg="normalize under jit(vmap(checkify))",
+    )
 
 
 # ----------------------------------------------------------------------------------------------
 # jax.debug.print: the same values under jit and vmap as eagerly
+
 
 def printing(i, x):
     y = jnp.tanh(x) * 3.0 + x * x

@@ -41,6 +41,7 @@ def highest_matmul_precision():
 # ----------------------------------------------------------------------------------------------
 # Data: float64 draws, cast to the dtype under test
 
+
 def draw(seed_offset: int = 0):
     rng = np.random.default_rng(SEED + seed_offset)
     params = {
@@ -57,7 +58,8 @@ def draw(seed_offset: int = 0):
 
 def assert_same_structure(actual, expected, what: str) -> None:
     assert jax.tree.structure(actual) == jax.tree.structure(expected), (
-        f"{what}: {jax.tree.structure(actual)} != {jax.tree.structure(expected)}")
+        f"{what}: {jax.tree.structure(actual)} != {jax.tree.structure(expected)}"
+    )
 
 
 def assert_tree_close(actual, expected, *, backend, dtype, accumulates, what: str) -> None:
@@ -66,12 +68,14 @@ def assert_tree_close(actual, expected, *, backend, dtype, accumulates, what: st
     for (path, a), e in zip(jax.tree.leaves_with_path(actual), jax.tree.leaves(expected), strict=True):
         a = np.asarray(a)
         assert a.dtype == dtype, f"{what}{jax.tree_util.keystr(path)}: dtype {a.dtype}, expected {dtype}"
-        labkit.assert_close(a, e, backend=backend, accumulates=accumulates, dtype=dtype,
-                            err_msg=f"{what}{jax.tree_util.keystr(path)}")
+        labkit.assert_close(
+            a, e, backend=backend, accumulates=accumulates, dtype=dtype, err_msg=f"{what}{jax.tree_util.keystr(path)}"
+        )
 
 
 # ----------------------------------------------------------------------------------------------
 # The model, in JAX and in NumPy (the gradient derived by hand)
+
 
 def predict(params, x):
     *hidden, last = params["layers"]
@@ -92,12 +96,12 @@ def np_loss_and_grad(params, x, y):
     r = scale * u - y
     d_pred = 2.0 * r / r.size
     d_h = (scale * d_pred) @ l2["w"].T
-    d_z = d_h * (1.0 - h ** 2)
+    d_z = d_h * (1.0 - h**2)
     grads = {
         "layers": [{"w": x.T @ d_z, "b": d_z.sum(axis=0)}, {"w": h.T @ (scale * d_pred), "b": None}],
         "scale": np.sum(d_pred * u),
     }
-    return np.mean(r ** 2), grads
+    return np.mean(r**2), grads
 
 
 # ----------------------------------------------------------------------------------------------
@@ -131,6 +135,7 @@ def dict_layer(layer, x, activation):
 
 # ----------------------------------------------------------------------------------------------
 # Tests
+
 
 @pytest.mark.parametrize("dtype", DTYPES, ids=lambda d: d.name)
 def test_sgd_update_by_tree_map_under_jit_matches_eager_and_numpy(dtype, backend):
@@ -176,7 +181,7 @@ def test_grad_and_per_example_grad_of_a_params_dict_match_numpy(dtype, backend):
     expected_value, expected = np_loss_and_grad(params_ref, x_ref, y_ref)
     labkit.assert_close(value, expected_value, err_msg="loss", **tol)
     assert_tree_close(grads, expected, what="grad", **tol)  # a dict like params, None included
-    rows = [np_loss_and_grad(params_ref, x_ref[i:i + 1], y_ref[i:i + 1])[1] for i in range(BATCH)]
+    rows = [np_loss_and_grad(params_ref, x_ref[i : i + 1], y_ref[i : i + 1])[1] for i in range(BATCH)]
     expected_rows = jax.tree.map(lambda *leaves: np.stack(leaves), *rows)
     assert_tree_close(per_example, expected_rows, what="per-example grad", **tol)
 
@@ -184,9 +189,11 @@ def test_grad_and_per_example_grad_of_a_params_dict_match_numpy(dtype, backend):
 @jax.jit
 def class_outputs_and_grad(layer, x):
     """The layer on each example (vmap), and the gradient of their sum with respect to the layer."""
+
     def total(lay):
         out = jax.vmap(lay)(x)
         return jnp.sum(out), out
+
     return jax.grad(total, has_aux=True)(layer)[::-1]
 
 
@@ -195,6 +202,7 @@ def dict_outputs_and_grad(params, x):
     def total(p):
         out = jax.vmap(lambda v: dict_layer(p, v, "tanh"))(x)
         return jnp.sum(out), out
+
     return jax.grad(total, has_aux=True)(params)[::-1]
 
 
@@ -234,7 +242,7 @@ def test_global_norm_clip_under_jit_matches_numpy(dtype, backend):
         return norm, jax.tree.map(lambda a: a * factor, t)
 
     flat = np.concatenate([a.ravel() for a in jax.tree.leaves(tree_ref)])
-    norm_ref = np.sqrt(np.sum(flat ** 2))  # the global norm as the 2-norm of one long vector
+    norm_ref = np.sqrt(np.sum(flat**2))  # the global norm as the 2-norm of one long vector
     tol = dict(backend=backend, dtype=dtype, accumulates=True)
     for wanted in (0.5 * norm_ref, 2.0 * norm_ref):  # clipped, then left alone; one compilation
         max_norm = np.asarray(wanted, dtype)

@@ -24,7 +24,8 @@ SEED = 20240601
 def test_jax_runs_on_the_backend_asked_for(backend: str):
     platform = labkit.get_backend(backend).platform
     assert jax.default_backend() == platform, (
-        f"--backend {backend} asked for platform {platform!r}, but JAX runs on {jax.default_backend()!r}")
+        f"--backend {backend} asked for platform {platform!r}, but JAX runs on {jax.default_backend()!r}"
+    )
     platforms = {d.platform for d in jax.devices()}
     assert platforms == {platform}, f"the default devices are on {platforms}, not only {platform!r}"
 
@@ -35,7 +36,8 @@ def test_device_count_is_the_registry_s(backend: str, device_count: int):
     assert jax.local_device_count() == len(jax.local_devices()) >= 1
     if simulated:
         assert device_count == simulated, (
-            f"backend {backend!r} simulates {simulated} devices, but JAX sees {device_count}")
+            f"backend {backend!r} simulates {simulated} devices, but JAX sees {device_count}"
+        )
 
 
 @pytest.mark.parametrize("transform", ["eager", "jit"])
@@ -52,8 +54,14 @@ def test_highest_precision_matmul_matches_numpy(dtype: np.dtype, transform: str,
     with jax.default_matmul_precision("highest"):
         out = matmul(a, b)
     assert out.dtype == dtype, f"matmul of {dtype} returned {out.dtype}"
-    labkit.assert_close(out, expected, backend=backend, accumulates=True, dtype=dtype,
-                        err_msg=f"{transform} matmul at highest precision vs NumPy float64")
+    labkit.assert_close(
+        out,
+        expected,
+        backend=backend,
+        accumulates=True,
+        dtype=dtype,
+        err_msg=f"{transform} matmul at highest precision vs NumPy float64",
+    )
 
 
 @pytest.mark.parametrize("dtype", [FLOAT32, BFLOAT16, FLOAT64], ids=lambda d: d.name)
@@ -72,6 +80,7 @@ def test_device_put_to_each_device_round_trips(dtype: np.dtype, backend: str):
         for name, y in (("host", from_host), ("another device", from_device)):
             assert y.devices() == {device}, f"device_put to {device} from {name} left it on {y.devices()}"
             assert y.dtype == dtype and y.shape == x.shape, (y.dtype, y.shape)
-            labkit.assert_close(np.asarray(y), x, backend=backend, dtype=dtype,
-                                err_msg=f"device_put to {device} from {name}, read back")
+            labkit.assert_close(
+                np.asarray(y), x, backend=backend, dtype=dtype, err_msg=f"device_put to {device} from {name}, read back"
+            )
         previous = from_host

@@ -97,6 +97,7 @@ def np_mlp(params, x):
 # ----------------------------------------------------------------------------------------------
 # JAX functions of one example
 
+
 def jax_cond(x):
     return lax.cond(x[0] > 0, jnp.sin, lambda v: 2 * jnp.cos(v), x)
 
@@ -105,6 +106,7 @@ def jax_cumsum(xs):
     def step(carry, x):
         carry = carry + x
         return carry, carry
+
     return lax.scan(step, jnp.zeros_like(xs[0]), xs)[1]
 
 
@@ -112,6 +114,7 @@ def jax_recurrence(xs):
     def step(h, x):
         h = jnp.tanh(RECURRENCE_DECAY * h + x)
         return h, h
+
     return lax.scan(step, jnp.zeros_like(xs[0]), xs)[1]
 
 
@@ -121,8 +124,7 @@ def logistic_loss(w, x, y):
 
 
 MLP_IN, MLP_SIZES = 6, (16, 8, 3)
-mlp = hk.without_apply_rng(hk.transform(
-    lambda x: hk.nets.MLP(MLP_SIZES, activation=jnp.tanh)(x)))
+mlp = hk.without_apply_rng(hk.transform(lambda x: hk.nets.MLP(MLP_SIZES, activation=jnp.tanh)(x)))
 
 
 def mlp_params():
@@ -140,6 +142,7 @@ def alternate_first_sign(x):
 
 # ----------------------------------------------------------------------------------------------
 # The table
+
 
 class Case(NamedTuple):
     name: str
@@ -159,32 +162,42 @@ CASES = [
     # elementwise
     Case("selu", jax.nn.selu, np_selu, (M,)),
     Case("sin_exp", lambda x: jnp.sin(x) * jnp.exp(x), lambda x: np.sin(x) * np.exp(x), (M,)),
-    Case("where", lambda x, y: jnp.where(x > y, jnp.sin(x), y * jnp.cos(y)),
-         lambda x, y: np.where(x > y, np.sin(x), y * np.cos(y)), (M, M)),
+    Case(
+        "where",
+        lambda x, y: jnp.where(x > y, jnp.sin(x), y * jnp.cos(y)),
+        lambda x, y: np.where(x > y, np.sin(x), y * np.cos(y)),
+        (M, M),
+    ),
     # reductions
-    Case("sum", lambda x: jnp.sum(x, axis=-1), lambda x: np.sum(x, axis=-1), (M,),
-         accumulates=True),
+    Case("sum", lambda x: jnp.sum(x, axis=-1), lambda x: np.sum(x, axis=-1), (M,), accumulates=True),
     Case("mean", jnp.mean, np.mean, (M,), accumulates=True),
     Case("max", lambda x: jnp.max(x, axis=0), lambda x: np.max(x, axis=0), (M,)),
-    Case("logsumexp", jax.nn.logsumexp, np_logsumexp, (M,), accumulates=True,
-         domain=(-4.0, 4.0), dtypes=NO_HALF),
+    Case("logsumexp", jax.nn.logsumexp, np_logsumexp, (M,), accumulates=True, domain=(-4.0, 4.0), dtypes=NO_HALF),
     # matmul (always under default_matmul_precision("highest"): see the autouse fixture)
     Case("matmul", jnp.matmul, np.matmul, ((4, 16), (16, 5)), accumulates=True),
-    Case("einsum_bilinear", lambda a, m, b: jnp.einsum("i,ij,j->", a, m, b),
-         lambda a, m, b: np.einsum("i,ij,j->", a, m, b), ((8,), (8, 8), (8,)), accumulates=True,
-         dtypes=NO_HALF),
+    Case(
+        "einsum_bilinear",
+        lambda a, m, b: jnp.einsum("i,ij,j->", a, m, b),
+        lambda a, m, b: np.einsum("i,ij,j->", a, m, b),
+        ((8,), (8, 8), (8,)),
+        accumulates=True,
+        dtypes=NO_HALF,
+    ),
     # control flow
     Case("cond", jax_cond, np_cond, (M[:1],), prepare=alternate_first_sign, dtypes=NO_HALF),
-    Case("scan_cumsum", jax_cumsum, lambda x: np.cumsum(x, axis=0), (M,),
-         accumulates=True, dtypes=NO_HALF),
-    Case("scan_recurrence", jax_recurrence, np_recurrence, (M,), accumulates=True,
-         dtypes=NO_HALF),
+    Case("scan_cumsum", jax_cumsum, lambda x: np.cumsum(x, axis=0), (M,), accumulates=True, dtypes=NO_HALF),
+    Case("scan_recurrence", jax_recurrence, np_recurrence, (M,), accumulates=True, dtypes=NO_HALF),
     # autodiff
-    Case("grad_logistic", jax.grad(logistic_loss), np_logistic_grad, ((4,), (6, 4), (6,)),
-         accumulates=True, dtypes=NO_HALF),
+    Case(
+        "grad_logistic",
+        jax.grad(logistic_loss),
+        np_logistic_grad,
+        ((4,), (6, 4), (6,)),
+        accumulates=True,
+        dtypes=NO_HALF,
+    ),
     # Haiku
-    Case("haiku_mlp", mlp.apply, np_mlp, ((MLP_IN,),), accumulates=True, dtypes=NO_HALF,
-         params=mlp_params),
+    Case("haiku_mlp", mlp.apply, np_mlp, ((MLP_IN,),), accumulates=True, dtypes=NO_HALF, params=mlp_params),
 ]
 CASES_BY_NAME = {c.name: c for c in CASES}
 assert len(CASES_BY_NAME) == len(CASES), "case names must be unique"
@@ -196,6 +209,7 @@ TRANSFORMS = ("eager", "jit", "jit_vmap", "pmap", "shard_map", "jit_named_shardi
 
 # ----------------------------------------------------------------------------------------------
 # Inputs, references and the transforms
+
 
 def n_devices() -> int:
     return jax.device_count()
@@ -223,8 +237,7 @@ def data(case_name: str, dtype: np.dtype) -> Data:
     args, args_ref = cast(tuple(args64), dtype)
     params, params_ref = cast(case.params() if case.params else (), dtype)
     pre = (params_ref,) if case.params else ()
-    expected = np.stack([np.asarray(case.ref(*pre, *(a[i] for a in args_ref)), np.float64)
-                         for i in range(batch)])
+    expected = np.stack([np.asarray(case.ref(*pre, *(a[i] for a in args_ref)), np.float64) for i in range(batch)])
     return Data(params, args, expected)
 
 
@@ -257,11 +270,11 @@ def run(transform: str, case: Case, d: Data):
     params = jax.device_put(d.params, replicated)
     args = [jax.device_put(a, sharded) for a in d.args]
     if transform == "shard_map":
-        f = jax.jit(jax.shard_map(jax.vmap(g, in_axes), mesh=mesh(),
-                                  in_specs=(P(),) + (P(AXIS),) * k, out_specs=P(AXIS)))
+        f = jax.jit(
+            jax.shard_map(jax.vmap(g, in_axes), mesh=mesh(), in_specs=(P(),) + (P(AXIS),) * k, out_specs=P(AXIS))
+        )
     elif transform == "jit_named_sharding":
-        f = jax.jit(jax.vmap(g, in_axes), in_shardings=(replicated,) + (sharded,) * k,
-                    out_shardings=sharded)
+        f = jax.jit(jax.vmap(g, in_axes), in_shardings=(replicated,) + (sharded,) * k, out_shardings=sharded)
     else:
         raise ValueError(transform)
     # make_mesh makes Explicit axes; from JAX 0.11 tracing with their shardings needs the mesh in
@@ -304,11 +317,11 @@ def test_matches_eager_and_numpy(case: Case, dtype: np.dtype, transform: str, ba
     tol = dict(backend=backend, accumulates=case.accumulates, dtype=dtype)
     labkit.assert_close(out, d.expected, err_msg=f"{case.name}/{transform} vs NumPy float64", **tol)
     if transform != "eager":
-        labkit.assert_close(out, eager(case.name, dtype),
-                            err_msg=f"{case.name}/{transform} vs eager", **tol)
+        labkit.assert_close(out, eager(case.name, dtype), err_msg=f"{case.name}/{transform} vs eager", **tol)
 
 
 # -- collectives -------------------------------------------------------------------------------
+
 
 class Collective(NamedTuple):
     name: str
@@ -318,12 +331,11 @@ class Collective(NamedTuple):
 
 
 COLLECTIVES = [
-    Collective("psum", lambda x: lax.psum(x, AXIS),
-               lambda xs: np.broadcast_to(xs.sum(0), xs.shape), True),
-    Collective("pmean", lambda x: lax.pmean(x, AXIS),
-               lambda xs: np.broadcast_to(xs.mean(0), xs.shape), True),
-    Collective("all_gather", lambda x: lax.all_gather(x, AXIS),
-               lambda xs: np.broadcast_to(xs, (len(xs), *xs.shape)), False),
+    Collective("psum", lambda x: lax.psum(x, AXIS), lambda xs: np.broadcast_to(xs.sum(0), xs.shape), True),
+    Collective("pmean", lambda x: lax.pmean(x, AXIS), lambda xs: np.broadcast_to(xs.mean(0), xs.shape), True),
+    Collective(
+        "all_gather", lambda x: lax.all_gather(x, AXIS), lambda xs: np.broadcast_to(xs, (len(xs), *xs.shape)), False
+    ),
 ]
 BLOCK = (PER_DEVICE, 5)  # one device's block
 
@@ -335,8 +347,7 @@ def run_collective(transform: str, fn: Callable, blocks: np.ndarray):
     # shard_map sees each device's block with its leading (device) axis of size 1
     n = len(blocks)
     x = jax.device_put(blocks, NamedSharding(mesh(), P(AXIS)))
-    f = jax.jit(jax.shard_map(lambda b: fn(b[0])[None], mesh=mesh(), in_specs=P(AXIS),
-                              out_specs=P(AXIS)))
+    f = jax.jit(jax.shard_map(lambda b: fn(b[0])[None], mesh=mesh(), in_specs=P(AXIS), out_specs=P(AXIS)))
     out = f(x)
     assert len(out.sharding.device_set) == n
     return out
@@ -345,16 +356,21 @@ def run_collective(transform: str, fn: Callable, blocks: np.ndarray):
 @pytest.mark.parametrize("dtype", [FLOAT32, BFLOAT16], ids=lambda d: d.name)
 @pytest.mark.parametrize("coll", COLLECTIVES, ids=lambda c: c.name)
 @pytest.mark.parametrize("transform", ["pmap", "shard_map"])
-def test_collective_matches_numpy(transform: str, coll: Collective, dtype, backend: str,
-                                  device_count: int):
+def test_collective_matches_numpy(transform: str, coll: Collective, dtype, backend: str, device_count: int):
     skip_unsupported(dtype, backend)
     rng = np.random.default_rng(SEED)
     blocks, blocks_ref = cast(rng.normal(size=(device_count, *BLOCK)), dtype)
     out = run_collective(transform, coll.fn, blocks)
     expected = coll.ref(blocks_ref)
     assert out.dtype == dtype and out.shape == expected.shape, (out.dtype, out.shape)
-    labkit.assert_close(out, expected, backend=backend, accumulates=coll.accumulates,
-                        dtype=dtype, err_msg=f"{coll.name} via {transform}")
+    labkit.assert_close(
+        out,
+        expected,
+        backend=backend,
+        accumulates=coll.accumulates,
+        dtype=dtype,
+        err_msg=f"{coll.name} via {transform}",
+    )
 
 
 @pytest.mark.parametrize("transform", ["pmap", "shard_map_varying", "shard_map_invariant"])
@@ -388,12 +404,23 @@ def test_data_parallel_grad_is_full_batch_grad(transform: str, backend: str, dev
     if transform == "pmap":
         out = jax.pmap(step, axis_name=AXIS, in_axes=(None, 0, 0))(w, x, y)
     else:
-        f = jax.jit(jax.shard_map(lambda w, x, y: step(w, x[0], y[0])[None], mesh=mesh(),
-                                  in_specs=(P(), P(AXIS), P(AXIS)), out_specs=P(AXIS)))
-        out = f(*(jax.device_put(a, NamedSharding(mesh(), spec))
-                  for a, spec in ((w, P()), (x, P(AXIS)), (y, P(AXIS)))))
+        f = jax.jit(
+            jax.shard_map(
+                lambda w, x, y: step(w, x[0], y[0])[None],
+                mesh=mesh(),
+                in_specs=(P(), P(AXIS), P(AXIS)),
+                out_specs=P(AXIS),
+            )
+        )
+        out = f(*(jax.device_put(a, NamedSharding(mesh(), spec)) for a, spec in ((w, P()), (x, P(AXIS)), (y, P(AXIS)))))
     full = np_logistic_grad(w_ref, x_ref.reshape(-1, features), y_ref.reshape(-1))
     full /= n * examples_per_device
     expected = np.broadcast_to(full, (n, features))
-    labkit.assert_close(out, expected, backend=backend, accumulates=True, dtype=FLOAT32,
-                        err_msg=f"data-parallel gradient via {transform}")
+    labkit.assert_close(
+        out,
+        expected,
+        backend=backend,
+        accumulates=True,
+        dtype=FLOAT32,
+        err_msg=f"data-parallel gradient via {transform}",
+    )
