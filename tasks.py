@@ -322,6 +322,24 @@ def sync(c, check=False):
         print(f"wrote {path.relative_to(sync_mod.paths.ROOT)}")
 
 
+@task
+@clear_errors
+def lint(c):
+    """Every linter of .pre-commit-config.yaml over every file: ruff, ruff format, mypy, hadolint, shellcheck, sync."""
+    import os
+    import threading
+
+    from labkit import paths, processes
+
+    # The hooks are this environment's tools (the dev extra), found on PATH beside this Python.
+    env = dict(os.environ, PATH=os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")]))
+    cmd = [sys.executable, "-m", "pre_commit", "run", "--all-files", "--color", "never"]
+    proc = processes.start(cmd, cwd=paths.ROOT, env=env)
+    processes.wait(proc, None, threading.Event())
+    if proc.returncode:
+        raise Exit(code=proc.returncode)
+
+
 @task(help={"out": "folder for the learner notebooks (default: handouts/)"})
 @clear_errors
 def handouts(c, out=None):
@@ -371,7 +389,9 @@ def notebooks(c):
             print(f"  -p {name}={p['default']:<12} {p['type']:<5}  {p['help']}")
 
 
-ns = Collection(lab, test, bench, build, jupyter, shell, compare, reference, lock, handouts, bundle, notebooks, sync)
+ns = Collection(
+    lab, test, bench, build, jupyter, shell, compare, reference, lock, handouts, bundle, notebooks, sync, lint
+)
 # Defaults live in config so INVOKE_JAXLAB_BACKEND=cuda (or an invoke.yaml) changes them.
 ns.configure(
     {

@@ -62,8 +62,8 @@ def notebook_phase(backend: str = "cpu", smoke: bool = False, jobs: int | None =
     plan = runner.make_plan(backend, runner.select_notebooks(), {"smoke": smoke})
     jobs = runner.slots(backend, jobs, len(plan.notebooks))
     console = Console()
-    with tempfile.TemporaryDirectory(prefix="jaxlab-bench-") as tmp:
-        tmp = Path(tmp)
+    with tempfile.TemporaryDirectory(prefix="jaxlab-bench-") as tmp_name:
+        tmp = Path(tmp_name)
         console.print(f"papermill CLI, {len(plan.notebooks)} notebooks one after another ...")
         seq = sequential_papermill(plan, tmp / "seq")
         console.print(f"lab runner, {jobs} at a time ...")
@@ -122,8 +122,8 @@ def whole_lab(
     if repeat < 1:
         raise LabError(f"--repeat {repeat}: give a number of runs, 1 or more")
     figures: dict = {"backend": backend, "smoke": smoke, "cores": runner.cpu_count(), "repeat": repeat}
-    with tempfile.TemporaryDirectory(prefix="jaxlab-bench-") as tmp:
-        tmp = Path(tmp)
+    with tempfile.TemporaryDirectory(prefix="jaxlab-bench-") as tmp_name:
+        tmp = Path(tmp_name)
         trees = {"this checkout": paths.ROOT}
         if baseline:
             base = tmp / "baseline"

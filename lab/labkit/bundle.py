@@ -145,8 +145,7 @@ def read_sums(folder: Path) -> dict[str, str]:
     listed: dict[str, str] = {}
     for number, line in enumerate(sums.read_text(errors="replace").splitlines(), 1):
         m = _SUM_LINE.match(line)
-        name = m and m["name"]
-        if not m or name.startswith("/") or ".." in name.split("/") or name == SUMS:
+        if not m or (name := m["name"]).startswith("/") or ".." in name.split("/") or name == SUMS:
             raise UsageError(f"{sums} line {number} is not '<sha256>  <file in the bundle>'; make the bundle again")
         listed[name] = m["digest"]
     return listed
@@ -246,6 +245,7 @@ def save_image(engine: containers.Engine, tags: list[str], dest: Path) -> None:
     with tempfile.TemporaryFile() as err, open(dest, "wb") as raw:
         proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=err)
         try:
+            assert proc.stdout is not None  # started with stdout=PIPE
             with gzip.GzipFile(filename="", mode="wb", fileobj=raw, compresslevel=GZIP_LEVEL, mtime=0) as gz:
                 while chunk := proc.stdout.read(CHUNK):
                     gz.write(chunk)
@@ -335,8 +335,8 @@ def assemble(engine: containers.Engine, backend: str, lock: str, tags: list[str]
     wheels = staging / "wheels"
     lock_file = staging / "locks" / f"{lock}.txt"
     shutil.copy2(locks.LOCKS / f"{lock}.txt", lock_file)
-    with tempfile.TemporaryDirectory(prefix="jaxlab-bundle-") as tmp:
-        tmp = Path(tmp)
+    with tempfile.TemporaryDirectory(prefix="jaxlab-bundle-") as tmp_name:
+        tmp = Path(tmp_name)
         (tmp / "src").mkdir()
         # The downloads and the wheel build go on while the image is saved (they wait on the
         # network, the save on the engine and gzip).
@@ -371,13 +371,13 @@ def assemble(engine: containers.Engine, backend: str, lock: str, tags: list[str]
             t0 = time.monotonic()
             save_image(engine, tags, image_file)
             say(f"bundle: image {megabytes(image_file.stat().st_size)} in {time.monotonic() - t0:.0f} s")
-            for proc, log, what in (
+            for proc, log_name, what in (
                 (download, "download.log", f"downloading the wheels of lock {lock}"),
                 (wheel, "wheel.log", "building the jaxlab wheel"),
             ):
                 processes.wait(proc, None, threading.Event())
                 if proc.returncode:
-                    raise LabError(f"{what} failed: {pip_errors(tmp / log)[:600]}")
+                    raise LabError(f"{what} failed: {pip_errors(tmp / log_name)[:600]}")
         finally:
             with signals.deferred():
                 for proc in (download, wheel):
@@ -393,7 +393,7 @@ def assemble(engine: containers.Engine, backend: str, lock: str, tags: list[str]
     say(f"bundle: {count} wheels and {project.name}, {megabytes(folder_size(wheels))}")
     notebooks = handouts.write(staging / "handouts")
     say(f"bundle: {len(notebooks)} handouts")
-    manifest = {
+    manifest: dict[str, object] = {
         "format": FORMAT,
         "backend": backend,
         "lock": lock,

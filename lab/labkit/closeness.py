@@ -108,6 +108,7 @@ def assert_close(
     atol, rtol = tolerance(dtype or actual.dtype, backend, accumulates)
     m = measure(actual, expected, atol, rtol)
     if not m.ok:
+        assert m.first is not None  # not ok: some element lies beyond the bound, and first is the first one
         at = np.unravel_index(m.first, actual.shape) if actual.ndim else ()
         raise AssertionError(
             f"{err_msg}\nNot equal to tolerance rtol={rtol:g}, atol={atol:g}: {m.beyond} of {m.size} elements "

@@ -16,7 +16,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -236,7 +236,7 @@ def run_command(
     engine: Engine,
     backend: Backend,
     inner: list[str],
-    mounts: list[tuple[Path, str]] = (),
+    mounts: Sequence[tuple[Path, str]] = (),
     interactive: bool = False,
     name: str | None = None,
     extra: list[str] | None = None,

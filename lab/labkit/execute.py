@@ -36,9 +36,9 @@ def _timed_out_cell(source: Path, message: str) -> tuple[int | None, str]:
     return _failing_cell(source, match) if match else (None, preview.splitlines()[0] if preview else "")
 
 
-def execute(source: Path, output: Path, parameters: dict, cell_timeout: float | None) -> dict:
+def execute(source: Path, output: Path, parameters: dict, cell_timeout: float | None) -> dict[str, object]:
     start = time.monotonic()
-    status = {"status": "passed"}
+    status: dict[str, object] = {"status": "passed"}
     try:
         papermill.execute_notebook(
             str(source),

@@ -91,11 +91,12 @@ def stub(exercise: Exercise, answer: str, indent: str) -> str:
     """
     text = message(exercise)
     lines = textwrap.dedent(answer).splitlines()
+    statements: list[ast.stmt] | None
     try:
         statements = ast.parse("\n".join(lines)).body
     except SyntaxError:
-        statements = [None]
-    if None in statements or _bound_names(statements) is None:
+        statements = None
+    if statements is None or _bound_names(statements) is None:
         return f"{indent}raise NotImplementedError({text!r})"
     out = []
     for node in statements:
@@ -104,7 +105,9 @@ def stub(exercise: Exercise, answer: str, indent: str) -> str:
             body_indent = " " * (len(header[-1]) - len(header[-1].lstrip()) + 4)
             out += [*header, f"{body_indent}raise NotImplementedError({text!r})"]
         else:
-            out += [f"{name} = labkit.pending({exercise.number}, {text!r})" for name in _bound_names([node])]
+            names = _bound_names([node])
+            assert names is not None  # every statement passed _bound_names above
+            out += [f"{name} = labkit.pending({exercise.number}, {text!r})" for name in names]
     # A name assigned twice is bound once; every function keeps its own raising body.
     kept = [line for i, line in enumerate(out) if "labkit.pending(" not in line or line not in out[:i]]
     kept = kept or [f"raise NotImplementedError({text!r})"]
@@ -123,7 +126,7 @@ def _bound_names(statements: list[ast.stmt]) -> list[str] | None:
         if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
             names.append(node.name)
         elif targets is not None and all(isinstance(t, ast.Name) for t in targets):
-            names += [t.id for t in targets]
+            names += [t.id for t in targets if isinstance(t, ast.Name)]
         else:
             return None
     return names
@@ -132,7 +135,9 @@ def _bound_names(statements: list[ast.stmt]) -> list[str] | None:
 def _strip(source: str, begin: str, end: str, replace) -> str:
     """``source`` with every begin..end region (marker lines included) replaced by
     ``replace(region_lines, indent)`` (None drops it)."""
-    out, region, indent = [], None, ""
+    out: list[str] = []
+    region: list[str] | None = None
+    indent = ""
     for line in source.splitlines():
         if line.strip() == begin:
             region, indent = [], line[: len(line) - len(line.lstrip())]

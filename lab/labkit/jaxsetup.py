@@ -77,7 +77,8 @@ class _HeldLog(logging.Handler):
 
     def __init__(self, logger: logging.Logger):
         super().__init__()
-        self.logger, self.records = logger, []
+        self.logger = logger
+        self.records: list[logging.LogRecord] = []
 
     def emit(self, record: logging.LogRecord) -> None:
         self.records.append(record)

@@ -106,7 +106,9 @@ def recorded_cutoff() -> str:
             f"the locks record different cut-offs ({', '.join(f'{k}: {v}' for k, v in found.items())}); "
             "give them one with `invoke lock --cutoff DATE`"
         )
-    return dates.pop()
+    cutoff = dates.pop()
+    assert cutoff is not None  # a missing cut-off was refused above
+    return cutoff
 
 
 def locked(text: str) -> dict[str, str]:

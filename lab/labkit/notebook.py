@@ -63,7 +63,8 @@ class Pending:
     __call__ = __getitem__ = __iter__ = __len__ = __bool__ = __array__ = __float__ = __int__ = _raise
     __add__ = __radd__ = __sub__ = __rsub__ = __mul__ = __rmul__ = __truediv__ = __rtruediv__ = _raise
     __matmul__ = __rmatmul__ = __neg__ = __pow__ = __eq__ = __lt__ = __gt__ = __le__ = __ge__ = _raise
-    __hash__ = None
+    # None makes instances unhashable, as Python documents it; object's declared __hash__ is a method, not None.
+    __hash__ = None  # type: ignore[assignment]
 
 
 def pending(exercise: int, message: str) -> Pending:
@@ -317,6 +318,7 @@ def _mismatch(actual: np.ndarray, expected: np.ndarray, dtype, backend: str, acc
     m = measure(actual, expected, atol, rtol)
     if m.ok:
         return None
+    assert m.first is not None  # not ok: some element lies beyond the bound, and first is the first one
     a, e = widen(actual).reshape(-1), widen(expected).reshape(-1)
     if actual.size == 1 and not is_exact:
         return _scalar_off(actual.dtype.name, float(a[0]), float(e[0]), atol, rtol)

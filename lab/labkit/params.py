@@ -12,6 +12,7 @@ from __future__ import annotations
 import ast
 import json
 import math
+from collections.abc import Callable
 from pathlib import Path
 
 from .errors import UsageError
@@ -34,7 +35,7 @@ def _to_bool(text: str) -> bool:
     raise ValueError(text)
 
 
-CONVERTERS = {"int": int, "float": float, "bool": _to_bool, "str": str}
+CONVERTERS: dict[str, Callable[[str], object]] = {"int": int, "float": float, "bool": _to_bool, "str": str}
 
 
 def declared(notebook: Path) -> dict[str, dict]:
@@ -96,7 +97,7 @@ def convert(notebook: str, name: str, kind: str, text) -> object:
         raise UsageError(f"{notebook}: parameter {name!r} expects {kind}, got {text!r}")
     try:
         value = CONVERTERS[kind](text)
-        if kind == "float" and not math.isfinite(value):
+        if kind == "float" and isinstance(value, float) and not math.isfinite(value):
             raise ValueError(text)
         return value
     except KeyError:

@@ -61,7 +61,7 @@ def encode_array(x) -> dict:
     wide = widen(arr)
     if wide.dtype.kind == "c":
         wide = np.stack([wide.real, wide.imag], axis=-1)
-    entry = {"dtype": dtype, "shape": list(arr.shape)}
+    entry: dict[str, object] = {"dtype": dtype, "shape": list(arr.shape)}
     if arr.size <= FULL_LIMIT:
         entry["data"] = wide.tolist()
     else:

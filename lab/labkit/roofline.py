@@ -72,7 +72,7 @@ def device_memory(device) -> int | None:
 def last_level_cache(root: Path = Path("/sys/devices/system/cpu/cpu0/cache")) -> int | None:
     """Bytes of the CPU's largest cache, as Linux reports it (``index*/size``, e.g. ``32768K``);
     None elsewhere or when it cannot be read."""
-    found = {}
+    found: dict[int, int] = {}
     for entry in sorted(root.glob("index*")):
         try:
             level = int((entry / "level").read_text())

@@ -21,6 +21,7 @@ import xml.etree.ElementTree as ET
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Literal
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
@@ -195,6 +196,7 @@ def execute_steps(
         task = progress.add_task(f"  {nb.stem}", total=1) if progress else None
         outcome = _notebook(plan, nb, staging, results_dir, timeout, cell_timeout, cancel)
         if progress:
+            assert task is not None and overall is not None  # both are added whenever progress is given
             progress.update(task, completed=1, description=f"  {nb.stem} [{_STYLE[outcome.status]}]{outcome.status}[/]")
             progress.advance(overall)
         return outcome
@@ -202,6 +204,7 @@ def execute_steps(
     def session(suffix: str, extra: list[str]) -> Session:
         done = check_session(plan.backend, staging, suffix, extra, CHECKS_TIMEOUT, cancel)
         if progress:
+            assert checks_task is not None  # added whenever progress is given and the checks run, as here
             progress.advance(checks_task)
         return done
 
@@ -424,7 +427,7 @@ def _run_staged(
     timeout: float,
     show_progress: bool,
     cell_timeout: float | None,
-    against: Path | None | bool,
+    against: Path | None | Literal[False],
 ) -> LabRun:
     started = dt.datetime.now(dt.UTC)
     start = time.monotonic()

@@ -77,6 +77,7 @@ def _compose_flags(b: Backend) -> list[str]:
             value, i = args[i + 1], i + 1
         i += 1
         if flag == "--gpus":
+            assert value is not None  # --gpus always has one: after "=" or as the next argument
             count = "all" if value == "all" else int(value)
             lines += [
                 "    # The GPUs, through the NVIDIA container toolkit.",

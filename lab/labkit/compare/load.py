@@ -106,7 +106,7 @@ def _malformed_value(value: dict) -> str | None:
     if missing := SUMMARY - summary.keys():
         return f"has a summary without {', '.join(sorted(missing))}"
     for stat in sorted(SUMMARY - {"sample", "sample_index"}):
-        if _numbers(summary[stat]) is None or _numbers(summary[stat]).ndim:
+        if (number := _numbers(summary[stat])) is None or number.ndim:
             return f"has a summary whose {stat} is not a number"
     sample, index = _numbers(summary["sample"]), _numbers(summary["sample_index"])
     if sample is None or index is None or sample.ndim != 1 or sample.shape != index.shape:

@@ -73,12 +73,14 @@ def _compare_data(expected, actual, row: Row) -> Row:
     e, a = np.asarray(expected, dtype=np.float64), np.asarray(actual, dtype=np.float64)
     if e.shape != a.shape:
         return row.fail(f"data of shape {list(a.shape)}, baseline {list(e.shape)}")
-    m = measure(a, e, row.bound.atol, row.bound.rtol)
+    bound = row.bound
+    assert bound is not None  # compare_value sets it before it compares the data
+    m = measure(a, e, bound.atol, bound.rtol)
     row.max_abs, row.max_rel, row.used = m.max_abs, m.max_rel, m.used
     if not m.ok:
         at = np.unravel_index(m.worst, e.shape) if e.ndim else ()
         where = f" at [{', '.join(map(str, at))}]" if at else ""
-        allowed = row.bound.atol + row.bound.rtol * abs(e.flat[m.worst])
+        allowed = bound.atol + bound.rtol * abs(e.flat[m.worst])
         row.fail(
             f"{a.flat[m.worst]:.9g}{where}, baseline {e.flat[m.worst]:.9g}: off by "
             f"{abs(a.flat[m.worst] - e.flat[m.worst]):.3g}, allowed {allowed:.3g}"
@@ -101,6 +103,7 @@ def compare_summary(expected: dict, actual: dict, row: Row) -> Row:
     n = math.prod(expected["shape"])
     rms = math.hypot(se["mean"], se["std"])
     el, st = row.bound, row.stats_bound
+    assert el is not None and st is not None  # compare_value sets both before it compares a summary
     checks = {
         "sum": measure(sa["sum"], se["sum"], n * st.atol, st.rtol, n * rms),
         "mean": measure(sa["mean"], se["mean"], st.atol, st.rtol, rms),

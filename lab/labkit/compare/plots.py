@@ -48,8 +48,10 @@ def errors_plot(c: Comparison) -> bytes | None:
                 continue
             x = [notebooks.index(r.notebook) + offset + jitter.uniform(-0.08, 0.08) for r in pts]
             y = [CAP if r.used is None else min(max(r.used, FLOOR), CAP) for r in pts]
-            style = dict(marker="o", color=f"C{i}", alpha=0.7) if ok else dict(marker="X", color="#c62828", s=60)
-            ax.scatter(x, y, label=f"{label}{'' if ok else ' (failing)'}", zorder=3, **style)
+            # None is scatter's own default for the size and the alpha a style leaves unset.
+            marker, color, size, alpha = ("o", f"C{i}", None, 0.7) if ok else ("X", "#c62828", 60, None)
+            suffix = "" if ok else " (failing)"
+            ax.scatter(x, y, s=size, marker=marker, color=color, alpha=alpha, label=f"{label}{suffix}", zorder=3)
     ax.set_yscale("log")
     ax.set_ylim(FLOOR / 2, CAP * 3)
     ticks = [FLOOR, 1e-4, 1e-3, 1e-2, 0.1, 1, 10, 100, CAP]

@@ -28,8 +28,8 @@ def wrong_platform(run: Run) -> str | None:
     backend = BACKENDS.get(run.backend)
     if backend is None:
         return f"{run.label}: unknown backend {run.backend!r}; valid backends: {', '.join(BACKENDS)}"
-    recorded = {nb.get("environment", {}).get("platform") for nb in run.notebooks.values()}
-    recorded = sorted(p for p in recorded | {run.environment.get("platform")} if p)
+    per_notebook = {nb.get("environment", {}).get("platform") for nb in run.notebooks.values()}
+    recorded = sorted(p for p in per_notebook | {run.environment.get("platform")} if p)
     if not recorded:
         return f"{run.label}: records no platform, so it cannot show it ran on {backend.platform!r}"
     wrong = [p for p in recorded if p != backend.platform]

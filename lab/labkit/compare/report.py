@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import html
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -20,7 +21,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from .. import outdir, paths
-from .model import Comparison, PerfRow, Row
+from .model import Comparison, PerfRow, Row, Run
 from .plots import PLOTS, make_plots
 
 OUT = paths.OUT / "compare"
@@ -88,9 +89,12 @@ def _refusals(c: Comparison) -> Section | None:
 
 
 def _runs(c: Comparison) -> Section:
-    fields = [("source", lambda r: r.source), ("backend", lambda r: r.backend)]
+    def recorded(name: str) -> Callable[[Run], str]:
+        return lambda r: str(r.environment.get(name, "—"))
+
+    fields: list[tuple[str, Callable[[Run], str]]] = [("source", lambda r: r.source), ("backend", lambda r: r.backend)]
     fields += [
-        (name, lambda r, n=name: str(r.environment.get(n, "—")))
+        (name, recorded(name))
         for name in (
             "platform",
             "device_kind",
@@ -382,11 +386,11 @@ def print_table(c: Comparison, console: Console | None = None) -> None:
     table.add_column("notebook", no_wrap=True)
     for col in (*(["run"] if several else []), "results", "failed", "worst err/tol"):
         table.add_column(col, justify="left" if col == "run" else "right")
-    for (nb, run), group in _by_notebook(c.rows).items():
+    for (nb, label), group in _by_notebook(c.rows).items():
         failed = sum(not r.ok for r in group)
         style = "red" if failed else "green"
         table.add_row(
-            nb, *([escape(run)] if several else []), str(len(group)), f"[{style}]{failed}[/]", fmt(_worst(group).used)
+            nb, *([escape(label)] if several else []), str(len(group)), f"[{style}]{failed}[/]", fmt(_worst(group).used)
         )
     console.print(table)
     failing = [r for r in c.rows if not r.ok]

@@ -23,7 +23,9 @@ def skip_unsupported(dtype: np.dtype, backend: str) -> None:
         pytest.skip(f"{dtype.name} is not supported on backend {backend!r}")
     # float64 runs in a session of its own, with jax_enable_x64 (see labkit.consistency.plugin),
     # which deselects it elsewhere; reaching here without x64 would silently test float32.
-    assert (dtype == FLOAT64) == bool(jax.config.jax_enable_x64), "float64 checks need --x64"
+    # JAX adds its options to jax.config at run time; its Config class declares none of them.
+    x64 = jax.config.jax_enable_x64  # type: ignore[attr-defined]
+    assert (dtype == FLOAT64) == bool(x64), "float64 checks need --x64"
 
 
 def cast(tree, dtype):

@@ -53,7 +53,8 @@ def is_float64_check(item) -> bool:
 def pytest_collection_modifyitems(config, items):
     """A session runs either the float64 checks (``--x64``) or the rest, never both."""
     x64 = config.getoption("x64")
-    keep, drop = [], []
+    keep: list[pytest.Item] = []
+    drop: list[pytest.Item] = []
     for item in items:
         is_check = item.get_closest_marker("consistency") is not None
         (drop if is_check and is_float64_check(item) != x64 else keep).append(item)

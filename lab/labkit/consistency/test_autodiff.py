@@ -27,6 +27,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from jax.tree_util import PyTreeDef
 
 import labkit
 from labkit.consistency.dtypes import BFLOAT16, FLOAT32, FLOAT64, cast, skip_unsupported
@@ -178,7 +179,8 @@ def grad_data(name: str, dtype: np.dtype):
 
 
 def assert_tree_close(actual, expected, dtype, backend, what):
-    assert jax.tree.structure(actual) == jax.tree.structure(expected), (what, jax.tree.structure(actual))
+    structure: PyTreeDef = jax.tree.structure(actual)
+    assert structure == jax.tree.structure(expected), (what, structure)
     for path, a in jax.tree_util.tree_leaves_with_path(actual):
         e = functools.reduce(lambda t, k: t[k.key], path, expected) if path else expected
         assert a.dtype == dtype and a.shape == np.shape(e), (what, path, a.dtype, a.shape)

@@ -11,10 +11,14 @@ Every bound comes from ``labkit.tolerance`` through ``labkit.assert_close``.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from jax.tree_util import PyTreeDef
 
 import labkit
 from labkit.consistency.dtypes import BFLOAT16, FLOAT32, FLOAT64, cast, skip_unsupported
@@ -57,9 +61,9 @@ def draw(seed_offset: int = 0):
 
 
 def assert_same_structure(actual, expected, what: str) -> None:
-    assert jax.tree.structure(actual) == jax.tree.structure(expected), (
-        f"{what}: {jax.tree.structure(actual)} != {jax.tree.structure(expected)}"
-    )
+    got: PyTreeDef = jax.tree.structure(actual)
+    want: PyTreeDef = jax.tree.structure(expected)
+    assert got == want, f"{what}: {got} != {want}"
 
 
 def assert_tree_close(actual, expected, *, backend, dtype, accumulates, what: str) -> None:
@@ -108,7 +112,7 @@ def np_loss_and_grad(params, x, y):
 # A registered class and the plain dict it mirrors
 
 ACTIVATIONS = {"tanh": jnp.tanh, "relu": jax.nn.relu}
-NP_ACTIVATIONS = {"tanh": np.tanh, "relu": lambda z: np.maximum(z, 0.0)}
+NP_ACTIVATIONS: dict[str, Callable[[np.ndarray], np.ndarray]] = {"tanh": np.tanh, "relu": lambda z: np.maximum(z, 0.0)}
 
 
 @jax.tree_util.register_pytree_node_class
@@ -125,7 +129,7 @@ class Linear:
         return (self.w, self.b), self.activation
 
     @classmethod
-    def tree_unflatten(cls, activation, children):
+    def tree_unflatten(cls, activation: str, children: tuple[Any, Any]) -> Linear:
         return cls(*children, activation)
 
 

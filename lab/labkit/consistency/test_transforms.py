@@ -124,7 +124,7 @@ def logistic_loss(w, x, y):
 
 
 MLP_IN, MLP_SIZES = 6, (16, 8, 3)
-mlp = hk.without_apply_rng(hk.transform(lambda x: hk.nets.MLP(MLP_SIZES, activation=jnp.tanh)(x)))
+mlp: hk.Transformed = hk.without_apply_rng(hk.transform(lambda x: hk.nets.MLP(MLP_SIZES, activation=jnp.tanh)(x)))
 
 
 def mlp_params():
