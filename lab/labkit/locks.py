@@ -51,7 +51,10 @@ def lock_names() -> list[str]:
 
 
 def extras(lock: str) -> list[str]:
-    return ["jupyter"] + ([] if lock == "cpu" else [lock])
+    """The extras ``lock`` is resolved with: the images' JupyterLab, and the extra of the lock's own
+    name where its backend needs a plugin (the registry's ``pip_extra``; JAX's CPU needs none)."""
+    owner = next((b for b in BACKENDS.values() if lock in b.locks), None)
+    return ["jupyter"] + ([lock] if owner is None or owner.pip_extra else [])
 
 
 def pins(lock: str) -> list[str]:
