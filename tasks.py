@@ -246,7 +246,7 @@ def bench(c, backend=None, smoke=False, jobs=None, what="notebooks", baseline=No
     iterable=["also"],
     help={
         "baseline": "the run the others are compared with: a run folder (out/cpu) or results file "
-        "(tests/reference/cpu.json)",
+        "(lab/labkit/references/cpu.json)",
         "run": "the run to compare with the baseline",
         "also": "a further run to compare with the baseline; repeatable",
         "force": "compare runs of different lab versions, notebooks or parameters anyway (said in the report)",
@@ -269,10 +269,10 @@ def compare(c, baseline, run, also=None, force=False, out=None):
         raise Exit(f"inconsistent: {comparison.summary()}", code=1)
 
 
-@task(help={"backend": HELP_BACKEND, "name": "file name under tests/reference/ (default: the backend)"})
+@task(help={"backend": HELP_BACKEND, "name": "file name under lab/labkit/references/ (default: the backend)"})
 @clear_errors
 def reference(c, backend=None, name=None):
-    """Regenerate tests/reference/<name>.json and <name>-smoke.json by running the lab here."""
+    """Regenerate lab/labkit/references/<name>.json and <name>-smoke.json by running the lab here."""
     from labkit import reference as reference_mod
 
     for path in reference_mod.regenerate(backend or c.config.jaxlab.backend, name):

@@ -10,9 +10,8 @@ from pathlib import Path
 
 ROOT = Path(os.environ.get("JAXLAB_ROOT", Path(__file__).resolve().parents[2]))
 NOTEBOOKS = ROOT / "lab"
-TESTS = ROOT / "tests"
 OUT = ROOT / "out"
-REFERENCE = TESTS / "reference"  # known-good runs: the verdict's and the tests' baselines
+REFERENCE = NOTEBOOKS / "labkit" / "references"  # known-good runs, shipped in the package: the verdict's baselines
 
 
 def reference(name: str = "cpu", smoke: bool = False) -> Path:

@@ -1,7 +1,7 @@
 """Reference results: a known-good run per backend, at full sizes and in smoke mode, that later
 runs are compared with (``tests/unit/test_compare.py`` compares every smoke run with its backend's).
 
-    regenerate("cpu")  ->  tests/reference/cpu.json, tests/reference/cpu-smoke.json
+    regenerate("cpu")  ->  lab/labkit/references/cpu.json, lab/labkit/references/cpu-smoke.json
 
 Regenerate whenever a notebook changes on purpose: a reference from other notebook sources is
 refused by the comparison.

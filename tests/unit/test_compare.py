@@ -29,7 +29,7 @@ def test_smoke_run_matches_the_reference(request, backend, tmp_path):
     if not ref.is_file():
         pytest.fail(
             f"no reference results at {ref}: run the reference task (labkit.reference.regenerate"
-            f"({backend!r})) on {backend} to create them, then commit tests/reference/"
+            f"({backend!r})) on {backend} to create them, then commit lab/labkit/references/"
         )
     lab, _ = request.getfixturevalue("smoke_run")  # only now: without a reference it would be wasted
     try:

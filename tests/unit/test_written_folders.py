@@ -186,7 +186,7 @@ FOLDER_FLAGS = {"out", "work"}
 # Every command that writes files of its own in a place of its own under the checkout (the file,
 # relative to it, and how to ask for it). Each checks them before any work.
 OWN_PLACE = {
-    "reference": (["--name", "guarded"], "tests/reference/guarded.json"),
+    "reference": (["--name", "guarded"], "lab/labkit/references/guarded.json"),
     "lock": (["--cutoff", "2026-11-26"], "docker/locks/cpu.txt"),
     "bench": (["--what", "notebooks"], "out/bench/notebook_phase.json"),
     "sync": ([], "compose.yaml"),

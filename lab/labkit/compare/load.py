@@ -1,5 +1,5 @@
 """Reading the runs to compare: a run folder (its ``results.json``), a results file (a copy such
-as ``tests/reference/cpu.json``), or a results dict already in memory (the runner's own run).
+as ``lab/labkit/references/cpu.json``), or a results dict already in memory (the runner's own run).
 
 Anything that is not lab results of the current format is a usage error with a one-line
 message, before anything is compared: results of another format were recorded by another lab
@@ -34,7 +34,7 @@ def load(source: Source) -> Run:
     if not file.is_file():
         raise UsageError(
             f"{source}: no results.json in this folder; give a run folder (e.g. out/cpu) "
-            f"or a results file (e.g. tests/reference/cpu.json)"
+            f"or a results file (e.g. lab/labkit/references/cpu.json)"
         )
     try:
         data = json.loads(file.read_text())

@@ -1,6 +1,8 @@
-"""The GPU evidence is part of the tests: the H200 run agrees with the CPU reference, or, once
-the notebooks have changed since it ran, is refused as stale (and the README says so) until a GPU
-run regenerates it (``invoke reference --backend cuda --name cuda-h200``)."""
+"""The comparison on real cross-hardware evidence: the H200 run (tests/fixtures/evidence) agrees
+with the CPU run of the same notebooks at the tolerance table's bounds, and against today's CPU
+reference it is refused as stale, by notebook, as the README says (a GPU run makes a current one
+with ``invoke reference --backend cuda --name cuda-h200``). Both fail when the comparison's code,
+the tolerance table or the staleness rule changes, not only when the files do."""
 
 from __future__ import annotations
 
@@ -8,13 +10,15 @@ import json
 import re
 
 import pytest
+from helpers import FIXTURES
 
 from labkit import UsageError, compare, paths
 from labkit.results import source_digest
 
-H200 = paths.REFERENCE / "cuda-h200.json"
+EVIDENCE = FIXTURES / "evidence"
+H200 = EVIDENCE / "cuda-h200.json"
 # The CPU reference the H200 run was compared with when it ran (lab revision 46ae8d9).
-H200_BASELINE = paths.REFERENCE / "cpu-46ae8d9.json"
+H200_BASELINE = EVIDENCE / "cpu-46ae8d9.json"
 
 
 def stale_notebooks(reference) -> list[str]:
