@@ -173,12 +173,10 @@ def whole_lab(
 
 
 def _image_size(engine, image: str) -> int:
-    done = subprocess.run(
-        [engine.command, "image", "inspect", "--format", "{{.Size}}", image], capture_output=True, text=True
-    )
-    if done.returncode:
+    size = engine.image_field(image, "{{.Size}}")
+    if size is None:
         raise LabError(f"no image {image}: build it first (invoke build --backend {image.split(':')[1]})")
-    return int(done.stdout.strip())
+    return int(size)
 
 
 def _breakdown(engine, image: str) -> dict[str, int]:

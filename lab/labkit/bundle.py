@@ -262,10 +262,7 @@ def save_image(engine: containers.Engine, tags: list[str], dest: Path) -> None:
 
 
 def image_id(engine: containers.Engine, image: str) -> str | None:
-    done = subprocess.run(
-        [engine.command, "image", "inspect", "--format", "{{.Id}}", image], capture_output=True, text=True
-    )
-    return done.stdout.strip() or None if done.returncode == 0 else None
+    return engine.image_field(image, "{{.Id}}")
 
 
 def readme(manifest: dict) -> str:

@@ -76,6 +76,14 @@ class Engine:
     def is_podman(self) -> bool:
         return Path(self.command).name.startswith("podman")
 
+    def image_field(self, image: str, template: str) -> str | None:
+        """What ``image inspect --format template`` prints for ``image``; None when there is no
+        such image (or the field is empty). Every question the lab asks of an image goes here."""
+        done = subprocess.run(
+            [self.command, "image", "inspect", "--format", template, image], capture_output=True, text=True
+        )
+        return (done.stdout.strip() or None) if done.returncode == 0 else None
+
     def require(self, instead: str = "") -> None:
         """A one-line refusal unless the engine answers. ``instead`` is what the command could do
         without one (``lab`` runs in this Python: :data:`LOCAL`); most commands have nothing."""
@@ -108,19 +116,7 @@ LOCK_LABEL = "org.jaxlab.lock"
 
 def built_lock(engine: Engine, backend: Backend) -> str | None:
     """The lock the backend's existing image was built from, if there is one."""
-    done = subprocess.run(
-        [
-            engine.command,
-            "image",
-            "inspect",
-            "--format",
-            f'{{{{ index .Config.Labels "{LOCK_LABEL}" }}}}',
-            backend.image,
-        ],
-        capture_output=True,
-        text=True,
-    )
-    return done.stdout.strip() or None if done.returncode == 0 else None
+    return engine.image_field(backend.image, f'{{{{ index .Config.Labels "{LOCK_LABEL}" }}}}')
 
 
 def pruned(lock: str) -> list[str]:
@@ -174,15 +170,10 @@ def build(engine: Engine, backend_name: str, lock: str | None = None, quiet: boo
 
 def image_revision(engine: Engine, backend: Backend) -> str | None:
     """The lab revision the backend's existing image was built from (its JAXLAB_REVISION)."""
-    done = subprocess.run(
-        [engine.command, "image", "inspect", "--format", "{{json .Config.Env}}", backend.image],
-        capture_output=True,
-        text=True,
-    )
-    if done.returncode:
+    env = engine.image_field(backend.image, "{{json .Config.Env}}")
+    if env is None:
         return None
-    env = dict(item.partition("=")[::2] for item in json.loads(done.stdout or "[]"))
-    return env.get("JAXLAB_REVISION")
+    return dict(item.partition("=")[::2] for item in json.loads(env)).get("JAXLAB_REVISION")
 
 
 def ensure_image(engine: Engine, backend: Backend) -> None:
