@@ -242,11 +242,6 @@ def run_command(
     return cmd + container_args(engine, backend) + engine.run_args + (extra or []) + [backend.image] + inner
 
 
-def as_invoking_user() -> list[str]:
-    """Run as the host user, so what the container writes on the host belongs to them."""
-    return ["--user", f"{os.getuid()}:{os.getgid()}", "-e", "HOME=/tmp"]
-
-
 def check_backend(engine: Engine, backend: Backend, instead: str = "") -> None:
     """The host must have the device (the container only sees what the host has) and, for
     GPUs, the engine must be able to pass it through. ``instead``: see :meth:`Engine.require`."""
