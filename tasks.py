@@ -85,12 +85,13 @@ def lab(
     against=None,
 ):
     """Run the exercise notebooks and the consistency checks; write out/<backend>/."""
-    from labkit import containers, environment, outdir, params, paths, runner, runtimes, summary
+    from labkit import environment, lab_in_container, outdir, params, paths, runner, runtimes, summary
+    from labkit.engine import Engine
 
     backend = backend or c.config.jaxlab.backend
     given = params.parse_assignments(param or [])
     jobs, cell_timeout = number(jobs, "--jobs"), number(cell_timeout, "--cell-timeout", float, 0.001)
-    engine = containers.Engine.from_config(c.config)
+    engine = Engine.from_config(c.config)
     # Everything is checked here, on the host, before any image is built or kernel started.
     runner.make_plan(backend, runner.select_notebooks(notebook or []), given, check_device=False)
     outdir.check(out or paths.OUT / backend)
@@ -105,11 +106,11 @@ def lab(
     if notice:
         print(f"notice: {notice}", file=sys.stderr)
     if where == "docker":
-        code = containers.run_lab(
+        code = lab_in_container.run_lab(
             engine, backend, notebook or [], given, out, jobs, checks, cell_timeout, compare, against
         )
         if code:
-            raise Exit(f"lab failed on {backend} in {containers.get_backend(backend).image} (exit {code})", code=code)
+            raise Exit(f"lab failed on {backend} in {BACKENDS[backend].image} (exit {code})", code=code)
         return
     if notice := environment.jax_notice():
         print(f"notice: {notice}", file=sys.stderr)
@@ -133,11 +134,12 @@ def lab(
 @clear_errors
 def build(c, backend=None, lock=None):
     """Build the backend's image: jaxlab:<backend> and jaxlab:<backend>-jax<version>."""
-    from labkit import containers
+    from labkit import get_backend, images
+    from labkit.engine import Engine
 
     backend = backend or c.config.jaxlab.backend
-    containers.build(containers.Engine.from_config(c.config), backend, lock)
-    print(" ".join(containers.tags(containers.get_backend(backend))))
+    images.build(Engine.from_config(c.config), backend, lock)
+    print(" ".join(images.tags(get_backend(backend))))
 
 
 @task(
@@ -153,13 +155,14 @@ def build(c, backend=None, lock=None):
 @clear_errors
 def jupyter(c, backend=None, port="8888", work=None, reset=None, anywhere=False):
     """JupyterLab in the backend's image on 127.0.0.1, token required, on your work folder; prints the URL."""
-    from labkit import containers
+    from labkit import jupyter as jupyter_mod
+    from labkit.engine import Engine
 
     port = number(port, "--port")
     if port > 65535:
         raise UsageError(f"--port {port}: give a port number, 1 to 65535")
-    containers.jupyter(
-        containers.Engine.from_config(c.config),
+    jupyter_mod.jupyter(
+        Engine.from_config(c.config),
         backend or c.config.jaxlab.backend,
         port,
         Path(work) if work else None,
@@ -172,9 +175,10 @@ def jupyter(c, backend=None, port="8888", work=None, reset=None, anywhere=False)
 @clear_errors
 def shell(c, backend=None):
     """A shell in the backend's image, with out/ mounted."""
-    from labkit import containers
+    from labkit import lab_in_container
+    from labkit.engine import Engine
 
-    containers.shell(containers.Engine.from_config(c.config), backend or c.config.jaxlab.backend)
+    lab_in_container.shell(Engine.from_config(c.config), backend or c.config.jaxlab.backend)
 
 
 @task(
@@ -221,7 +225,8 @@ def test(c, backend=None, pytest_args=""):
 def bench(c, backend=None, smoke=False, jobs=None, what="notebooks", baseline=None, repeat=1):
     """Rerunnable figures: the notebook phase against papermill's CLI one by one; image sizes and times."""
     from labkit import bench as bench_mod
-    from labkit import containers, outdir
+    from labkit import outdir
+    from labkit.engine import Engine
 
     if what not in (*bench_mod.FIGURES, "all"):
         raise UsageError(f"unknown --what {what!r}; valid: {', '.join(bench_mod.FIGURES)}, all")
@@ -238,7 +243,7 @@ def bench(c, backend=None, smoke=False, jobs=None, what="notebooks", baseline=No
             repeat=number(repeat, "--repeat"),
         )
     if what in ("images", "all"):
-        bench_mod.images(containers.Engine.from_config(c.config))
+        bench_mod.images(Engine.from_config(c.config))
 
 
 @task(
@@ -364,9 +369,9 @@ def handouts(c, out=None):
 def bundle(c, backend=None, out=None, lock=None, load=None, install=True, image=True):
     """An offline kit in one folder: the image, the wheels, the handouts and their checksums; --load DIR uses it."""
     from labkit import bundle as bundle_mod
-    from labkit import containers
+    from labkit.engine import Engine
 
-    engine = containers.Engine.from_config(c.config)
+    engine = Engine.from_config(c.config)
     if load:
         if out or lock:
             raise UsageError(f"{'--out' if out else '--lock'} is for making a bundle; --load {load} reads one")

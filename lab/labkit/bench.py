@@ -186,13 +186,9 @@ def _breakdown(engine, image: str) -> dict[str, int]:
         "2>/dev/null; du -sm --exclude=nvidia --exclude=jax_plugins --exclude=jaxlib --exclude='scipy*' "
         "--exclude='numpy*' . | sed 's/\\t\\.$/\\tother packages/'; du -smx / 2>/dev/null | tail -1"
     )
-    done = subprocess.run(
-        [engine.command, "run", "--rm", *engine.run_args, "--entrypoint", "sh", image, "-c", script],
-        capture_output=True,
-        text=True,
-    )
+    output = engine.run_script(image, script)
     parts = {}
-    for line in done.stdout.splitlines():
+    for line in output.splitlines():
         size, _, name = line.partition("\t")
         parts["whole filesystem" if name == "/" else name] = int(size)
     return parts
@@ -218,7 +214,8 @@ def _timed(cmd: list[str], **kwargs) -> float:
 
 def images(engine) -> dict:
     """Image sizes (CUDA's broken down), the rebuild after a notebook edit, docker vs local lab time."""
-    from . import containers
+    from . import images as images_mod
+    from .backends import get_backend
 
     console = Console()
     engine.require()
@@ -227,13 +224,13 @@ def images(engine) -> dict:
     try:
         figures["cuda_image_bytes"] = _image_size(engine, "jaxlab:cuda")
         # The target is for the default lock; a cuda12 build is larger (docker/prune/ trims both).
-        figures["cuda_lock"] = containers.built_lock(engine, containers.get_backend("cuda"))
+        figures["cuda_lock"] = images_mod.built_lock(engine, get_backend("cuda"))
         figures["cuda_breakdown_mb"] = _breakdown(engine, "jaxlab:cuda")
     except LabError as err:
         console.print(f"[yellow]{err}[/]")
     with tempfile.TemporaryDirectory(prefix="jaxlab-bench-") as tmp:
         # "Once built": the image is current first, so the docker run below only finds it so.
-        containers.build(engine, "cpu", quiet=True)
+        images_mod.build(engine, "cpu", quiet=True)
         console.print("lab, local runtime ...")
         figures["lab_local_s"] = round(
             _timed(
@@ -252,20 +249,20 @@ def images(engine) -> dict:
         )
         console.print("rebuild after editing a notebook ...")
         ctx = _context_copy(Path(tmp) / "ctx")
-        cmd = containers.build_command(engine, containers.get_backend("cpu"), context=ctx)
+        cmd = images_mod.build_command(engine, get_backend("cpu"), context=ctx)
         _timed(cmd, env=env)  # warm: every layer from the cache
         notebook = sorted(ctx.glob("lab/[0-9][0-9]_*.ipynb"))[0]
         notebook.write_text(notebook.read_text().replace('"cells": [', '"cells": [\n  ', 1))
         figures["rebuild_after_notebook_edit_s"] = round(_timed(cmd, env=env), 1)
     # Leave jaxlab:cpu as this checkout builds it, not with the edited copy's notebook.
-    containers.build(engine, "cpu", quiet=True)
+    images_mod.build(engine, "cpu", quiet=True)
     figures["docker_over_local"] = round(figures["lab_docker_s"] / figures["lab_local_s"], 2)
     table = Table(title="images")
     for col in ("figure", "value", "target"):
         table.add_column(col)
     table.add_row("CPU image", f"{figures['cpu_image_bytes'] / 1e9:.2f} GB", "≤ 1.0 GB")
     if "cuda_image_bytes" in figures:
-        target = "≤ 4.5 GB" if figures["cuda_lock"] == containers.get_backend("cuda").locks[0] else ""
+        target = "≤ 4.5 GB" if figures["cuda_lock"] == get_backend("cuda").locks[0] else ""
         size = f"{figures['cuda_image_bytes'] / 1e9:.2f} GB"
         table.add_row(f"CUDA image (lock {figures['cuda_lock']})", size, target)
         for part, mb in sorted(figures["cuda_breakdown_mb"].items(), key=lambda kv: -kv[1]):

@@ -38,8 +38,9 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from . import __version__, containers, handouts, locks, outdir, paths, pins, processes, signals
+from . import __version__, handouts, images, locks, outdir, paths, pins, processes, signals
 from .backends import get_backend
+from .engine import Engine
 from .environment import lab_revision
 from .errors import LabError, UsageError
 
@@ -238,30 +239,14 @@ def pip_errors(log: Path) -> str:
     return " ".join(errors or text.strip().splitlines()[-1:]) or "?"
 
 
-def save_image(engine: containers.Engine, tags: list[str], dest: Path) -> None:
-    """``<engine> save`` of ``tags`` into ``dest``, gzip-compressed as it streams; the save is
-    stopped however this ends."""
-    cmd = [engine.command, "save", *(["--multi-image-archive"] if engine.is_podman else []), *tags]
-    with tempfile.TemporaryFile() as err, open(dest, "wb") as raw:
-        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=err)
-        try:
-            assert proc.stdout is not None  # started with stdout=PIPE
-            with gzip.GzipFile(filename="", mode="wb", fileobj=raw, compresslevel=GZIP_LEVEL, mtime=0) as gz:
-                while chunk := proc.stdout.read(CHUNK):
-                    gz.write(chunk)
-            code = proc.wait()
-        except BaseException:
-            with signals.deferred():
-                proc.kill()
-                proc.wait()
-            raise
-        if code:
-            err.seek(0)
-            why = err.read().decode(errors="replace").strip().splitlines()[-1:] or ["?"]
-            raise LabError(f"{engine.command} save {' '.join(tags)} failed (exit {code}): {why[0]}")
+def save_image(engine: Engine, tags: list[str], dest: Path) -> None:
+    """``<engine> save`` of ``tags`` into ``dest``, gzip-compressed as it streams."""
+    with open(dest, "wb") as raw:
+        with gzip.GzipFile(filename="", mode="wb", fileobj=raw, compresslevel=GZIP_LEVEL, mtime=0) as gz:
+            engine.save(tags, gz.write)
 
 
-def image_id(engine: containers.Engine, image: str) -> str | None:
+def image_id(engine: Engine, image: str) -> str | None:
     return engine.image_field(image, "{{.Id}}")
 
 
@@ -297,7 +282,7 @@ then run the commands above from the checkout as PYTHONPATH=lab invoke ...
 """
 
 
-def make(engine: containers.Engine, backend_name: str, out: Path | None = None, lock: str | None = None) -> Path:
+def make(engine: Engine, backend_name: str, out: Path | None = None, lock: str | None = None) -> Path:
     """Write the backend's bundle into ``out`` (default out/bundle-<backend>); its path."""
     backend = get_backend(backend_name)
     out = check_target(out or default_out(backend.name))
@@ -305,9 +290,9 @@ def make(engine: containers.Engine, backend_name: str, out: Path | None = None, 
         raise UsageError(f"backend {backend.name!r} has no lock {lock!r}; valid: {', '.join(backend.locks)}")
     engine.require()
     started = time.monotonic()
-    containers.build(engine, backend.name, lock, quiet=True)
-    lock = containers.built_lock(engine, backend) or lock or backend.locks[0]
-    tags = containers.tags(backend)
+    images.build(engine, backend.name, lock, quiet=True)
+    lock = images.built_lock(engine, backend) or lock or backend.locks[0]
+    tags = images.tags(backend)
     built = image_id(engine, backend.image)
     if not built:
         raise LabError(f"{backend.image} is not there after its build")
@@ -325,7 +310,7 @@ def make(engine: containers.Engine, backend_name: str, out: Path | None = None, 
     return out
 
 
-def assemble(engine: containers.Engine, backend: str, lock: str, tags: list[str], built: str, staging: Path) -> dict:
+def assemble(engine: Engine, backend: str, lock: str, tags: list[str], built: str, staging: Path) -> dict:
     """Fill ``staging`` with the bundle; its manifest."""
     for sub in ("image", "wheels", "locks", "handouts"):
         (staging / sub).mkdir()
@@ -436,9 +421,7 @@ def editable_checkout() -> str | None:
     return info.get("url") if info.get("dir_info", {}).get("editable") else None
 
 
-def load(
-    engine: containers.Engine, folder: Path, image: bool = True, install: bool = True, backend: str | None = None
-) -> None:
+def load(engine: Engine, folder: Path, image: bool = True, install: bool = True, backend: str | None = None) -> None:
     """Check every file of the bundle in ``folder``, then load its image and install its wheels."""
     folder = Path(folder).expanduser().resolve()
     if not folder.is_dir():
@@ -465,14 +448,9 @@ def load(
         say("bundle: checked only (--no-image --no-install)")
 
 
-def load_image(engine: containers.Engine, folder: Path, manifest: dict) -> None:
+def load_image(engine: Engine, folder: Path, manifest: dict) -> None:
     say(f"bundle: loading {', '.join(manifest['tags'])} into {engine.command} ...")
-    done = subprocess.run(
-        [engine.command, "load", "-i", str(folder / "image" / manifest["image_file"])], capture_output=True, text=True
-    )
-    if done.returncode:
-        why = (done.stderr.strip().splitlines() or ["?"])[-1]
-        raise LabError(f"{engine.command} load failed (exit {done.returncode}): {why}")
+    engine.load(folder / "image" / manifest["image_file"])
     for tag in manifest["tags"]:
         if image_id(engine, tag) != manifest["image_id"]:
             raise LabError(f"{tag} is not the bundle's image after {engine.command} load")

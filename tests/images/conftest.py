@@ -7,12 +7,13 @@ import os
 import pytest
 from helpers import invoke
 
-from labkit import BACKENDS, containers
+from labkit import BACKENDS
+from labkit.engine import Engine
 
 
 @pytest.fixture(scope="session")
-def engine() -> containers.Engine:
-    eng = containers.Engine.from_env()
+def engine() -> Engine:
+    eng = Engine.from_env()
     if not eng.answers():
         message = f"no container engine answers ({eng.command})"
         if os.environ.get("JAXLAB_REQUIRE_ENGINE") == "1":

@@ -21,10 +21,10 @@ import psutil
 import pytest
 from helpers import invoke
 
-from labkit import BACKENDS, UsageError, bundle, containers, locks, paths
+from labkit import BACKENDS, UsageError, bundle, images, locks, paths
 
 CPU = BACKENDS["cpu"]
-TAGS = containers.tags(CPU)
+TAGS = images.tags(CPU)
 
 
 def one_line_error(result: subprocess.CompletedProcess) -> str:

@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 from helpers import FIXTURES, free_port, http_status, invoke, start_jupyter, stop, wait_for_jupyter
 
-from labkit import BACKENDS, containers, paths
+from labkit import BACKENDS, images, paths
 
 pytestmark = pytest.mark.container
 CPU = BACKENDS["cpu"]
@@ -73,7 +73,7 @@ def test_image_sets_its_platform_and_refuses_to_run_elsewhere(engine, cpu_image)
 
 
 def test_no_ca_bundle_or_secret_left_in_the_image(engine, cpu_image):
-    cert = containers.pip_cert()
+    cert = images.pip_cert()
     history = subprocess.run([engine.command, "history", "--no-trunc", cpu_image], capture_output=True, text=True)
     assert history.returncode == 0
     assert "pip_cert" not in history.stdout.replace("id=pip_cert", "")  # only the mount flag names it
@@ -147,9 +147,9 @@ def test_dockerfile_default_command_is_jupyterlab_with_tini(engine, cpu_image):
     assert config["Entrypoint"][0] == "tini"
     assert config["Cmd"][:5] == ["python3", "-m", "labkit.workspace", "jupyter", "lab"]  # seeds, then serves
     assert "JAX_PLATFORMS=cpu" in config["Env"]
-    assert config["Labels"][containers.LOCK_LABEL] == "cpu"  # a rebuild keeps the lock it was built from
-    assert containers.built_lock(engine, CPU) == "cpu"
-    assert f"JAXLAB_ROOT={containers.IMAGE_ROOT}" in config["Env"]
+    assert config["Labels"][images.LOCK_LABEL] == "cpu"  # a rebuild keeps the lock it was built from
+    assert images.built_lock(engine, CPU) == "cpu"
+    assert f"JAXLAB_ROOT={images.IMAGE_ROOT}" in config["Env"]
 
 
 ACCELERATORS = [name for name, b in BACKENDS.items() if b.plugin_modules]
@@ -223,12 +223,12 @@ def test_a_handout_opened_in_the_accelerator_image_without_its_device_refuses_in
     assert "Traceback" not in "".join(o.get("text", "") for o in outputs)
 
 
-PRUNED = [name for name in ACCELERATORS if containers.pruned(BACKENDS[name].locks[0])]
+PRUNED = [name for name in ACCELERATORS if images.pruned(BACKENDS[name].locks[0])]
 
 
 @pytest.mark.parametrize("name", PRUNED)
 def test_pruned_files_are_gone_and_nothing_in_jax_names_them(engine, name):
-    globs = containers.pruned(BACKENDS[name].locks[0])
+    globs = images.pruned(BACKENDS[name].locks[0])
     report = probe(engine, accelerator_image(name), "pruned", *globs)
     assert report["present"] == {}, "the image still holds pruned files"
     # A JAX upgrade that starts to use one of them shows up here, before it fails on a GPU.
@@ -269,7 +269,7 @@ def test_compose_cpu_profile_serves_jupyterlab_on_loopback_with_its_token(engine
     token, port = secrets.token_hex(16), free_port()
     work = tmp_path / "work"
     work.mkdir()
-    uid, gid = (os.getuid(), os.getgid()) if os.getuid() else (containers.IMAGE_UID, containers.IMAGE_UID)
+    uid, gid = (os.getuid(), os.getgid()) if os.getuid() else (images.IMAGE_UID, images.IMAGE_UID)
     os.chown(work, uid, gid)  # as the README says: a folder of the user's, and the user's id
     env = dict(
         os.environ,
@@ -323,7 +323,7 @@ def test_the_readmes_compose_line_gives_a_fresh_learner_a_workspace_they_can_wri
     try:
         up()
         uid = subprocess.run([*compose, "exec", "-T", "lab-cpu", "id", "-u"], capture_output=True, text=True, env=env)
-        assert uid.returncode == 0 and uid.stdout.strip() == str(containers.IMAGE_UID), uid.stdout + uid.stderr
+        assert uid.returncode == 0 and uid.stdout.strip() == str(images.IMAGE_UID), uid.stdout + uid.stderr
         names = sorted(item["name"] for item in contents(port, token, "")["content"])
         assert names == sorted(p.name for p in paths.notebook_paths())
         contents(port, token, "mine.txt", {"type": "file", "format": "text", "content": "my notes"})

@@ -7,15 +7,16 @@ import os
 
 import pytest
 
-from labkit import BACKENDS, containers, paths
+from labkit import BACKENDS, engine, images, jupyter, lab_in_container, paths
+from labkit.engine import Engine
 from labkit.errors import UsageError
 
 CUDA = BACKENDS["cuda"]
 
 
 def test_docker_gets_gpus_and_podman_gets_the_cdi_device():
-    docker = containers.container_args(containers.Engine("docker"), CUDA)
-    podman = containers.container_args(containers.Engine("/usr/bin/podman"), CUDA)
+    docker = Engine("docker").container_args(CUDA)
+    podman = Engine("/usr/bin/podman").container_args(CUDA)
     assert docker == list(CUDA.container_args) and "--gpus" in docker
     assert "--gpus" not in podman
     assert podman[podman.index("--device") + 1] == "nvidia.com/gpu=all"
@@ -24,21 +25,21 @@ def test_docker_gets_gpus_and_podman_gets_the_cdi_device():
 def test_other_backends_flags_are_the_same_for_both_engines():
     for backend in BACKENDS.values():
         if backend is not CUDA:
-            assert containers.container_args(containers.Engine("podman"), backend) == list(backend.container_args)
+            assert Engine("podman").container_args(backend) == list(backend.container_args)
 
 
 def test_podman_without_a_cdi_spec_for_nvidia_is_refused_with_the_fix(tmp_path, monkeypatch):
-    monkeypatch.setattr(containers, "CDI_DIRS", (tmp_path,))
+    monkeypatch.setattr(engine, "CDI_DIRS", (tmp_path,))
     (tmp_path / "other.yaml").write_text("cdiVersion: 0.6.0\nkind: vendor.example/fpga\n")
     with pytest.raises(UsageError, match="needs a CDI spec.*nvidia-ctk cdi generate"):
-        containers.require_gpu_runtime(containers.Engine("podman"))
+        Engine("podman").require_gpu_runtime()
     (tmp_path / "nvidia.yaml").write_text("cdiVersion: 0.6.0\nkind: nvidia.com/gpu\n")
-    containers.require_gpu_runtime(containers.Engine("podman"))
+    Engine("podman").require_gpu_runtime()
 
 
 def test_notebooks_by_name_go_through_and_lab_files_go_by_name():
     lab_file = paths.notebook_paths()[0]
-    args, mounts = containers.notebook_args(["06", "haiku", str(lab_file)])
+    args, mounts = lab_in_container.notebook_args(["06", "haiku", str(lab_file)])
     assert args == ["-n", "06", "-n", "haiku", "-n", lab_file.stem]
     assert mounts == []
 
@@ -49,21 +50,21 @@ def test_notebooks_from_elsewhere_are_mounted_read_only_one_mount_a_folder(tmp_p
         (tmp_path / "mine" / name).write_text("{}")
     (tmp_path / "theirs").mkdir()
     (tmp_path / "theirs" / "c.ipynb").write_text("{}")
-    args, mounts = containers.notebook_args(
+    args, mounts = lab_in_container.notebook_args(
         [str(tmp_path / "mine" / "a.ipynb"), str(tmp_path / "mine" / "b.ipynb"), str(tmp_path / "theirs" / "c.ipynb")]
     )
-    root = containers.NOTEBOOK_MOUNTS
+    root = lab_in_container.NOTEBOOK_MOUNTS
     assert args == ["-n", f"{root}/0/a.ipynb", "-n", f"{root}/0/b.ipynb", "-n", f"{root}/1/c.ipynb"]
     assert mounts == [(tmp_path / "mine", f"{root}/0:ro"), (tmp_path / "theirs", f"{root}/1:ro")]
 
 
-def fake_engine(tmp_path, exit_code: int) -> tuple[containers.Engine, object]:
+def fake_engine(tmp_path, exit_code: int) -> tuple[Engine, object]:
     """An engine command that counts how often it is asked, and answers (or not)."""
     calls = tmp_path / "calls"
     script = tmp_path / "fake-docker"
     script.write_text(f"#!/bin/sh\necho x >> {calls}\necho 27.0.0\nexit {exit_code}\n")
     script.chmod(0o755)
-    return containers.Engine(str(script)), lambda: len(calls.read_text().splitlines()) if calls.exists() else 0
+    return Engine(str(script)), lambda: len(calls.read_text().splitlines()) if calls.exists() else 0
 
 
 def test_an_engine_that_answered_is_not_asked_again(tmp_path):
@@ -89,11 +90,11 @@ def test_root_lends_the_folder_to_the_images_user_and_gives_every_file_back_to_i
     (folder / "sub" / "mine.ipynb").write_text("{}")
     for path in (folder, folder / "sub", folder / "sub" / "mine.ipynb"):
         os.chown(path, owner, owner)
-    with containers.image_user(folder) as args:
+    with lab_in_container.image_user(folder) as args:
         assert args == []  # the image's own non-root user, never --user 0:0
-        assert {p.stat().st_uid for p in [folder, *folder.rglob("*")]} == {containers.IMAGE_UID}
+        assert {p.stat().st_uid for p in [folder, *folder.rglob("*")]} == {images.IMAGE_UID}
         (folder / "new.ipynb").write_text("{}")  # what the container makes, as the image's user
-        os.chown(folder / "new.ipynb", containers.IMAGE_UID, containers.IMAGE_UID)
+        os.chown(folder / "new.ipynb", images.IMAGE_UID, images.IMAGE_UID)
     assert {p.name: p.stat().st_uid for p in [folder, *folder.rglob("*")]} == {
         "work": owner,
         "sub": owner,
@@ -103,22 +104,21 @@ def test_root_lends_the_folder_to_the_images_user_and_gives_every_file_back_to_i
 
 
 def test_other_users_run_the_container_as_themselves(tmp_path, monkeypatch):
-    monkeypatch.setattr(containers.os, "getuid", lambda: 1234)
-    monkeypatch.setattr(containers.os, "getgid", lambda: 99)
-    with containers.image_user(tmp_path) as args:
+    monkeypatch.setattr(lab_in_container.os, "getuid", lambda: 1234)
+    monkeypatch.setattr(lab_in_container.os, "getgid", lambda: 99)
+    with lab_in_container.image_user(tmp_path) as args:
         assert args[:2] == ["--user", "1234:99"]
 
 
 def test_jupyter_token_is_not_on_the_command_line(monkeypatch, tmp_path):
     seen = {}
-    monkeypatch.setattr(containers, "check_backend", lambda engine, backend: None)
-    monkeypatch.setattr(containers, "build", lambda *a, **k: None)
-    monkeypatch.setattr(containers, "out_mount", lambda: [])
-    monkeypatch.setattr(containers, "_announce", lambda *a: None)
-    monkeypatch.setattr(containers, "run_attached", lambda engine, cmd, env=None: seen.update(cmd=cmd, env=env) or 0)
-    monkeypatch.setattr(containers, "ensure_image", lambda *a: None)
+    monkeypatch.setattr(jupyter, "check_backend", lambda engine, backend: None)
+    monkeypatch.setattr(jupyter, "out_mount", lambda: [])
+    monkeypatch.setattr(jupyter, "_announce", lambda *a: None)
+    monkeypatch.setattr(Engine, "run_attached", lambda engine, cmd, env=None: seen.update(cmd=cmd, env=env) or 0)
+    monkeypatch.setattr(jupyter, "ensure_image", lambda *a: None)
     monkeypatch.setenv("JUPYTER_TOKEN", "s3cret-token")
-    containers.jupyter(containers.Engine(), "cpu", 8899, work=tmp_path / "work", anywhere=True)
+    jupyter.jupyter(Engine(), "cpu", 8899, work=tmp_path / "work", anywhere=True)
     assert not any("s3cret-token" in arg for arg in seen["cmd"])
     assert "JUPYTER_TOKEN" in seen["cmd"] and seen["env"]["JUPYTER_TOKEN"] == "s3cret-token"
 
@@ -134,8 +134,8 @@ def test_jupyter_token_is_not_on_the_command_line(monkeypatch, tmp_path):
 )
 def test_an_image_is_rebuilt_unless_built_from_this_clean_revision(monkeypatch, checkout, image, builds):
     built = []
-    monkeypatch.setattr(containers, "lab_revision", lambda: checkout)
-    monkeypatch.setattr(containers, "image_revision", lambda engine, backend: image)
-    monkeypatch.setattr(containers, "build", lambda engine, name, quiet=False: built.append(name))
-    containers.ensure_image(containers.Engine(), BACKENDS["cpu"])
+    monkeypatch.setattr(images, "lab_revision", lambda: checkout)
+    monkeypatch.setattr(images, "image_revision", lambda engine, backend: image)
+    monkeypatch.setattr(images, "build", lambda engine, name, quiet=False: built.append(name))
+    images.ensure_image(Engine(), BACKENDS["cpu"])
     assert built == (["cpu"] if builds else [])

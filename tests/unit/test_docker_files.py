@@ -7,7 +7,7 @@ import re
 import pytest
 import yaml
 
-from labkit import BACKENDS, containers, paths, workspace
+from labkit import BACKENDS, images, paths, workspace
 
 DOCKERFILE = (paths.ROOT / "docker" / "Dockerfile").read_text()
 COMPOSE = yaml.safe_load((paths.ROOT / "compose.yaml").read_text())
@@ -45,7 +45,7 @@ def test_compose_has_one_service_per_backend_under_its_profile():
         assert service["build"]["dockerfile"] == "docker/Dockerfile"
         assert "JUPYTER_TOKEN" in service["environment"]
         # Never as root: the default user is the image's (a host folder is the user's choice).
-        assert service["user"] == f"${{JAXLAB_UID:-{containers.IMAGE_UID}}}:${{JAXLAB_GID:-{containers.IMAGE_UID}}}"
+        assert service["user"] == f"${{JAXLAB_UID:-{images.IMAGE_UID}}}:${{JAXLAB_GID:-{images.IMAGE_UID}}}"
 
 
 @pytest.mark.parametrize("name", list(BACKENDS))
@@ -67,7 +67,7 @@ def test_compose_service_gets_what_the_registry_says_the_container_needs(name):
 
 
 def test_the_images_paths_are_the_ones_the_host_side_uses():
-    assert f"ENV JAXLAB_ROOT={containers.IMAGE_ROOT}\n" in DOCKERFILE
+    assert f"ENV JAXLAB_ROOT={images.IMAGE_ROOT}\n" in DOCKERFILE
     assert f"ENV JAXLAB_WORK={workspace.IMAGE_WORK}\n" in DOCKERFILE
     assert f"--ServerApp.root_dir={workspace.IMAGE_WORK}" in DOCKERFILE
     for service in COMPOSE["services"].values():
