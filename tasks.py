@@ -85,7 +85,7 @@ def lab(
     against=None,
 ):
     """Run the exercise notebooks and the consistency checks; write out/<backend>/."""
-    from labkit import environment, lab_in_container, outdir, params, paths, runner, runtimes, summary
+    from labkit import environment, lab_in_container, outdir, params, paths, plan, runner, runtimes, summary
     from labkit.engine import Engine
 
     backend = backend or c.config.jaxlab.backend
@@ -93,7 +93,7 @@ def lab(
     jobs, cell_timeout = number(jobs, "--jobs"), number(cell_timeout, "--cell-timeout", float, 0.001)
     engine = Engine.from_config(c.config)
     # Everything is checked here, on the host, before any image is built or kernel started.
-    runner.make_plan(backend, runner.select_notebooks(notebook or []), given, check_device=False)
+    plan.make_plan(backend, plan.select_notebooks(notebook or []), given, check_device=False)
     outdir.check(out or paths.OUT / backend)
     if against:  # read now, as compare reads it: a file that is not lab results stops nothing half-way
         from labkit.compare.load import load

@@ -16,6 +16,7 @@ from rich.console import Console
 from rich.table import Table
 
 from . import paths, processes, runner
+from . import plan as plan_mod
 from .errors import LabError
 from .results import write_json
 
@@ -27,7 +28,7 @@ def figures_file(what: str) -> Path:
     return paths.OUT / "bench" / FIGURES[what]
 
 
-def sequential_papermill(plan: runner.Plan, workdir: Path) -> float:
+def sequential_papermill(plan: plan_mod.Plan, workdir: Path) -> float:
     """Seconds to execute the plan's notebooks one after another with papermill's CLI."""
     results_dir = workdir / "results"
     workdir.mkdir(parents=True)
@@ -59,8 +60,8 @@ def sequential_papermill(plan: runner.Plan, workdir: Path) -> float:
 
 def notebook_phase(backend: str = "cpu", smoke: bool = False, jobs: int | None = None) -> dict:
     """The lab's parallel notebook phase against the papermill CLI one notebook at a time."""
-    plan = runner.make_plan(backend, runner.select_notebooks(), {"smoke": smoke})
-    jobs = runner.slots(backend, jobs, len(plan.notebooks))
+    plan = plan_mod.make_plan(backend, plan_mod.select_notebooks(), {"smoke": smoke})
+    jobs = plan_mod.slots(backend, jobs, len(plan.notebooks))
     console = Console()
     with tempfile.TemporaryDirectory(prefix="jaxlab-bench-") as tmp_name:
         tmp = Path(tmp_name)
@@ -75,7 +76,7 @@ def notebook_phase(backend: str = "cpu", smoke: bool = False, jobs: int | None =
         "backend": backend,
         "smoke": smoke,
         "jobs": jobs,
-        "cores": runner.cpu_count(),
+        "cores": plan_mod.cpu_count(),
         "notebooks": len(plan.notebooks),
         "papermill_sequential_s": round(seq, 1),
         "lab_parallel_s": round(par, 1),
@@ -121,7 +122,7 @@ def whole_lab(
     given = {"smoke": "true"} if smoke else {}
     if repeat < 1:
         raise LabError(f"--repeat {repeat}: give a number of runs, 1 or more")
-    figures: dict = {"backend": backend, "smoke": smoke, "cores": runner.cpu_count(), "repeat": repeat}
+    figures: dict = {"backend": backend, "smoke": smoke, "cores": plan_mod.cpu_count(), "repeat": repeat}
     with tempfile.TemporaryDirectory(prefix="jaxlab-bench-") as tmp_name:
         tmp = Path(tmp_name)
         trees = {"this checkout": paths.ROOT}

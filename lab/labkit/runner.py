@@ -11,13 +11,11 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import os
 import signal
 import subprocess
 import sys
 import threading
 import time
-import xml.etree.ElementTree as ET
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -26,16 +24,15 @@ from typing import Literal
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
-from . import consistency, outdir, paths, processes, signals
-from . import params as params_mod
-from .backends import get_backend, require_device
+from . import outdir, paths, processes, signals
+from .checks_phase import CHECK_SESSIONS, CHECKS_TIMEOUT, PYTEST_NO_TESTS, Session, check_session
 from .errors import LabError, UsageError
+from .plan import Plan, make_plan, select_notebooks, slots
 from .results import merge, source_digest, write_json
 from .summary import write_markdown
 from .verdict import Verdict, verdict
 
 NOTEBOOK_TIMEOUT = 900.0  # seconds for one notebook, kernel start included
-CHECKS_TIMEOUT = 900.0
 
 
 class Interrupted(LabError):
@@ -81,67 +78,6 @@ class LabRun:
     @property
     def steps(self) -> list[Outcome]:
         return self.notebooks + ([self.checks] if self.checks else [])
-
-
-def cpu_count() -> int:
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-
-
-def select_notebooks(names: list[str] | tuple[str, ...] = ()) -> list[Path]:
-    """The lab's notebooks by name ("03", "03_to_jit_or_not", "to_jit_or_not") or path; all if none."""
-    available = paths.notebook_paths()
-    if not names:
-        return available
-    chosen = []
-    for name in names:
-        path = Path(name)
-        if path.suffix == ".ipynb" and path.is_file():
-            chosen.append(path.resolve())
-            continue
-        stem = path.stem if path.suffix == ".ipynb" else name
-        matches = [p for p in available if stem in (p.stem, p.stem[:2], p.stem[3:])]
-        if len(matches) != 1:
-            raise UsageError(f"unknown notebook {name!r}; available: {', '.join(p.stem for p in available)}")
-        chosen.append(matches[0])
-    chosen = list(dict.fromkeys(chosen))
-    # Outputs are named by the notebook's stem: two notebooks of one name would overwrite each other.
-    stems: dict[str, Path] = {}
-    for path in chosen:
-        if (other := stems.setdefault(path.stem, path)) != path:
-            raise UsageError(
-                f"two notebooks named {path.stem!r} ({other} and {path}); their outputs would "
-                f"overwrite each other: rename one, or run them one at a time"
-            )
-    return chosen
-
-
-@dataclass
-class Plan:
-    """A checked run: which notebooks, with which typed parameters each."""
-
-    backend: str
-    notebooks: list[Path]
-    params: dict[str, dict[str, object]]  # notebook stem -> parameters papermill injects
-    given: dict[str, object]
-
-
-def make_plan(backend: str, notebooks: list[Path], given: dict[str, object], check_device: bool = True) -> Plan:
-    be = get_backend(backend)
-    if check_device:
-        require_device(be)
-    if not notebooks:
-        raise UsageError("no notebooks to run")
-    per_notebook = params_mod.resolve(notebooks, given)
-    for values in per_notebook.values():
-        values["backend"] = backend
-    return Plan(backend, notebooks, per_notebook, dict(given))
-
-
-def slots(backend: str, jobs: int | None, steps: int) -> int:
-    """How many steps (notebook kernels, checks sessions) run at once: ``jobs``, else one per core,
-    never more than the backend lets processes open its device at once, nor than there are steps."""
-    limit = get_backend(backend).processes_at_once or steps
-    return max(1, min(jobs or cpu_count(), limit, steps))
 
 
 def _progress() -> Progress:
@@ -281,58 +217,6 @@ def _notebook(
 _STYLE = {"passed": "green", "failed": "red", "timeout": "red", "cancelled": "yellow"}
 
 
-# The checks' sessions: float64 needs jax_enable_x64, which changes every default dtype, so it
-# runs in a process of its own (see labkit.consistency.plugin). name -> extra pytest arguments.
-CHECK_SESSIONS = {"": [], "-x64": ["--x64"]}
-PYTEST_NO_TESTS = 5  # pytest's exit code when a session selects nothing
-
-
-@dataclass
-class Session:
-    """How one pytest process of the checks ended."""
-
-    ended: str  # done | timeout | cancelled
-    counts: dict[str, int]
-    returncode: int | None
-    log: Path
-
-
-def check_session(
-    backend: str, staging: Path, suffix: str, extra: list[str], timeout: float, cancel: threading.Event
-) -> Session:
-    """One session of the consistency checks (pytest ``-m consistency``) on ``backend``: JUnit XML
-    ``junit<suffix>.xml`` and a log into ``staging``."""
-    junit, log = staging / f"junit{suffix}.xml", staging / "logs" / f"checks{suffix}.log"
-    if cancel.is_set():
-        return Session("cancelled", {}, None, log)
-    with log.open("w") as fh:
-        # The checks shipped in the package; the project's own tests (tests/) are not the lab's.
-        proc = processes.start(
-            [
-                sys.executable,
-                "-m",
-                "pytest",
-                "-p",
-                "labkit.consistency.plugin",
-                str(consistency.HERE),
-                "-m",
-                "consistency",
-                *extra,
-                "--backend",
-                backend,
-                f"--junitxml={junit}",
-                "-q",
-                "-p",
-                "no:cacheprovider",
-            ],
-            cwd=paths.ROOT,
-            stdout=fh,
-            stderr=fh,
-        )
-        ended = processes.wait(proc, timeout, cancel)
-    return Session(ended, junit_counts(junit) if ended == "done" else {}, proc.returncode, log)
-
-
 def checks_outcome(sessions: list[Session], seconds: float) -> Outcome:
     """The checks as one step: passed only if every session ended well and something passed."""
     seconds = round(seconds, 2)
@@ -364,20 +248,6 @@ def run_checks(
         if sessions[-1].ended != "done":
             break
     return checks_outcome(sessions, time.monotonic() - start)
-
-
-def junit_counts(junit: Path) -> dict[str, int]:
-    if not junit.is_file():
-        return {}
-    root = ET.parse(junit).getroot()
-    suites = [root] if root.tag == "testsuite" else list(root.iter("testsuite"))
-    total = {k: sum(int(s.get(k, 0)) for s in suites) for k in ("tests", "failures", "errors", "skipped")}
-    return {
-        "passed": total["tests"] - total["failures"] - total["errors"] - total["skipped"],
-        "failed": total["failures"],
-        "errors": total["errors"],
-        "skipped": total["skipped"],
-    }
 
 
 def run_lab(

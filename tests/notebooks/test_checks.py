@@ -5,7 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 
-from labkit import consistency, get_backend, paths, runner
+from labkit import checks_phase, consistency, get_backend, paths, runner
 
 
 def float64_checks(backend: str) -> int:
@@ -40,8 +40,8 @@ def test_checks_run_every_session_and_float64_runs_for_real(tmp_path, backend):
     (tmp_path / "logs").mkdir()
     outcome = runner.run_checks(backend, tmp_path)
     assert outcome.status == "passed", outcome.error
-    x64 = runner.junit_counts(tmp_path / "junit-x64.xml")
-    rest = runner.junit_counts(tmp_path / "junit.xml")
+    x64 = checks_phase.junit_counts(tmp_path / "junit-x64.xml")
+    rest = checks_phase.junit_counts(tmp_path / "junit.xml")
     if "float64" in get_backend(backend).dtypes:
         expected = float64_checks(backend)
         assert expected > 0 and x64["passed"] == expected and x64["skipped"] == 0, (x64, expected)

@@ -14,7 +14,7 @@ import psutil
 import pytest
 from helpers import FIXTURES
 
-from labkit import outdir, paths, runner
+from labkit import outdir, paths, plan, runner
 
 pytestmark = pytest.mark.slow
 
@@ -131,6 +131,6 @@ def test_select_notebooks_by_number_name_or_topic():
     notebooks = paths.notebook_paths()
     first = notebooks[0]
     for name in (first.stem[:2], first.stem, first.stem[3:]):
-        assert runner.select_notebooks([name]) == [first]
+        assert plan.select_notebooks([name]) == [first]
     with pytest.raises(runner.UsageError, match="unknown notebook 'nope'; available: " + first.stem):
-        runner.select_notebooks(["nope"])
+        plan.select_notebooks(["nope"])

@@ -101,15 +101,15 @@ def test_setup_starts_jax_with_the_accelerator_first_and_the_cpu_for_host_callba
 
 @pytest.mark.parametrize("name", list(BACKENDS))
 def test_the_runner_shares_the_device_only_as_far_as_the_backend_allows(name, monkeypatch):
-    from labkit import runner
+    from labkit import checks_phase, plan
 
-    monkeypatch.setattr(runner, "cpu_count", lambda: 16)
-    steps = 10 + len(runner.CHECK_SESSIONS)  # ten notebooks and the checks' sessions
-    at_once = runner.slots(name, None, steps)
+    monkeypatch.setattr(plan, "cpu_count", lambda: 16)
+    steps = 10 + len(checks_phase.CHECK_SESSIONS)  # ten notebooks and the checks' sessions
+    at_once = plan.slots(name, None, steps)
     limit = BACKENDS[name].processes_at_once
     assert at_once == (min(limit, steps) if limit else steps)
-    assert runner.slots(name, 4, steps) == min(4, limit or 4)  # --jobs never lifts the device's limit
-    assert runner.slots(name, None, 1) == 1
+    assert plan.slots(name, 4, steps) == min(4, limit or 4)  # --jobs never lifts the device's limit
+    assert plan.slots(name, None, 1) == 1
 
 
 def test_a_plugin_that_finds_no_device_never_lets_jax_fall_back_to_the_cpu(monkeypatch):
