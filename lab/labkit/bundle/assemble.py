@@ -20,7 +20,7 @@ from ..backends import get_backend
 from ..engine import Engine
 from ..environment import lab_revision
 from ..errors import LabError, UsageError
-from . import (
+from .layout import (
     FORMAT,
     GZIP_LEVEL,
     MANIFEST,

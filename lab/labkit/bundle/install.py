@@ -12,8 +12,8 @@ from pathlib import Path
 from .. import locks, processes
 from ..engine import Engine
 from ..errors import LabError, UsageError
-from . import FORMAT, MANIFEST, PROJECT_LOCK, SUMS, say
 from .assemble import image_id, pip_env
+from .layout import FORMAT, MANIFEST, PROJECT_LOCK, SUMS, say
 from .sums import verify
 
 

@@ -8,7 +8,7 @@ import re
 from pathlib import Path
 
 from ..errors import UsageError
-from . import CHUNK, PARTIAL, SUMS
+from .layout import CHUNK, PARTIAL, SUMS
 
 _SUM_LINE = re.compile(r"^(?P<digest>[0-9a-f]{64}) [ *](?P<name>.+)$")
 
