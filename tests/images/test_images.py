@@ -70,6 +70,13 @@ def test_image_sets_its_platform_and_refuses_to_run_elsewhere(engine, cpu_image)
     probe = "import os, labkit; print(os.environ['JAX_PLATFORMS']); labkit.setup('cpu')"
     result = run_in_image(engine, cpu_image, "python3", "-c", probe)
     assert result.returncode == 0 and result.stdout.strip() == "cpu", result.stderr
+    # Asked for an accelerator it has neither the plugin nor the device for, the image's lab
+    # refuses in one line before any notebook runs, and never runs on the CPU instead.
+    for other in (name for name in BACKENDS if name != "cpu"):
+        refused = run_in_image(engine, cpu_image, "invoke", "lab", "--backend", other, "--runtime", "local")
+        lines = refused.stderr.strip().splitlines()
+        assert refused.returncode == 2 and len(lines) == 1 and f"backend '{other}'" in lines[0], refused.stderr
+        assert "passed" not in refused.stdout
 
 
 def test_no_ca_bundle_or_secret_left_in_the_image(engine, cpu_image):
