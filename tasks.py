@@ -312,16 +312,16 @@ def lock(c, name=None, refresh=False, cutoff=None):
 @task(help={"check": "change nothing: fail, naming them, if any of the files is behind the registry"})
 @clear_errors
 def sync(c, check=False):
-    """Write what docker/Dockerfile, compose.yaml and the README say of each backend, from lab/labkit/backends.py."""
+    """Write what the Dockerfile, compose and the README say of each backend, and the notebooks' text twins."""
     from labkit import sync as sync_mod
 
     if check:
         if stale := sync_mod.stale():
             raise LabError(
                 f"{', '.join(str(p.relative_to(sync_mod.paths.ROOT)) for p in stale)} "
-                f"{'is' if len(stale) == 1 else 'are'} behind lab/labkit/backends.py: run invoke sync"
+                f"{'is' if len(stale) == 1 else 'are'} behind lab/labkit/backends.py or the notebooks: run invoke sync"
             )
-        print("in step with lab/labkit/backends.py")
+        print("in step with lab/labkit/backends.py and the notebooks")
         return
     for path in sync_mod.sync():
         print(f"wrote {path.relative_to(sync_mod.paths.ROOT)}")

@@ -1,4 +1,5 @@
-"""The files that name every backend, written from the registry (:mod:`labkit.backends`).
+"""The files that name every backend, written from the registry (:mod:`labkit.backends`), and
+the notebooks' text twins.
 
 A person writes a backend once, in ``backends.py`` (with its extra in ``pyproject.toml`` and its
 lock); ``invoke sync`` then writes what the Dockerfile, compose and the README say of it, each
@@ -183,20 +184,55 @@ GENERATED = [
 ]
 
 
+# --- the notebooks' text twins: each lab/NN_topic.ipynb as lab/NN_topic.md (MyST markdown, as
+# jax's own docs pair theirs), so that a change to a notebook reads as text in a review.
+
+TWIN_FORMAT = "md:myst"
+
+
+def twin(notebook: Path) -> Path:
+    return notebook.with_suffix(".md")
+
+
+def twin_text(notebook: Path) -> str:
+    """The twin of ``notebook`` as jupytext writes it: every cell, its source and its metadata."""
+    try:
+        import jupytext
+    except ImportError:
+        raise LabError("jupytext is missing: install the dev extra, pip install -e '.[dev]'") from None
+    import nbformat
+
+    return jupytext.writes(nbformat.read(notebook, as_version=4), fmt=TWIN_FORMAT)
+
+
+def _twins() -> dict[Path, str]:
+    return {twin(nb): twin_text(nb) for nb in paths.notebook_paths()}
+
+
+def _read(path: Path) -> str | None:
+    return path.read_text() if path.is_file() else None
+
+
 def stale() -> list[Path]:
-    """The generated files that differ from what the registry says now."""
-    return [g.path for g in GENERATED if g.synced() != g.current()]
+    """The generated files that differ from what the registry and the notebooks say now."""
+    blocks = [g.path for g in GENERATED if g.synced() != g.current()]
+    return blocks + [path for path, text in _twins().items() if _read(path) != text]
 
 
 def sync() -> list[Path]:
-    """Write every generated block from the registry; the files that changed."""
+    """Write every generated block from the registry, and the notebooks' twins; the files that changed."""
     from .outdir import own_files, replace_file
 
-    own_files([g.path for g in GENERATED], "invoke sync")
+    twins = _twins()
+    own_files([g.path for g in GENERATED] + list(twins), "invoke sync")
     changed = []
     for g in GENERATED:
         text = g.synced()
         if text != g.current():
             replace_file(g.path, text.encode())
             changed.append(g.path)
+    for path, text in twins.items():
+        if _read(path) != text:
+            replace_file(path, text.encode())
+            changed.append(path)
     return changed

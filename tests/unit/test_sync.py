@@ -35,6 +35,31 @@ def test_the_generated_files_are_in_step_with_the_registry():
     assert sync.stale() == [], "run invoke sync"
 
 
+def test_each_notebook_has_a_text_twin_that_reads_back_as_the_same_cells():
+    """lab/NN_topic.md holds every cell of lab/NN_topic.ipynb: its kind, its source and its role."""
+    import jupytext
+    import nbformat
+
+    for notebook in paths.notebook_paths():
+        cells = nbformat.read(notebook, as_version=4).cells
+        twin = jupytext.reads(sync.twin(notebook).read_text(), fmt=sync.TWIN_FORMAT).cells
+        assert [(c.cell_type, c.source, c.metadata.get("jaxlab")) for c in twin] == [
+            (c.cell_type, c.source, c.metadata.get("jaxlab")) for c in cells
+        ], notebook.name
+
+
+def test_an_edited_notebook_leaves_its_twin_behind(tmp_path):
+    import nbformat
+
+    notebook = paths.notebook_paths()[1]
+    edited = tmp_path / notebook.name
+    nb = nbformat.read(notebook, as_version=4)
+    nb.cells[0].source += "\nOne more line."
+    nbformat.write(nb, edited)
+    assert sync.twin_text(notebook) == sync.twin(notebook).read_text()
+    assert sync.twin_text(edited) != sync.twin(notebook).read_text()
+
+
 def test_an_edit_inside_a_generated_block_is_found_and_undone(tmp_path):
     made = tmp_path / "made.txt"
     block = sync.Generated(made, "# >>> begin", "# <<< end", lambda: "from the registry\n")
