@@ -191,7 +191,6 @@ def shell(c, backend=None):
 def test(c, backend=None, pytest_args=""):
     """Run the whole test suite: consistency checks, runner tests, every notebook in smoke mode."""
     import shlex
-    import threading
 
     from labkit import get_backend, paths, processes
 
@@ -204,10 +203,8 @@ def test(c, backend=None, pytest_args=""):
     # ends (Ctrl-C, SIGTERM), pytest and what it started are stopped with it.
     # From the checkout, wherever invoke was typed (lab/, a folder outside with -r): pytest finds
     # its configuration, its test paths and the lab's plugin only there.
-    proc = processes.start([sys.executable, "-m", "pytest", "--backend", backend, *extra], cwd=paths.ROOT)
-    processes.wait(proc, None, threading.Event())
-    if proc.returncode:
-        raise Exit(code=proc.returncode)
+    if code := processes.run([sys.executable, "-m", "pytest", "--backend", backend, *extra], cwd=paths.ROOT):
+        raise Exit(code=code)
 
 
 @task(
@@ -332,17 +329,14 @@ def sync(c, check=False):
 def lint(c):
     """Every linter of .pre-commit-config.yaml over every file: ruff, ruff format, mypy, hadolint, shellcheck, sync."""
     import os
-    import threading
 
     from labkit import paths, processes
 
     # The hooks are this environment's tools (the dev extra), found on PATH beside this Python.
     env = dict(os.environ, PATH=os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")]))
     cmd = [sys.executable, "-m", "pre_commit", "run", "--all-files", "--color", "never"]
-    proc = processes.start(cmd, cwd=paths.ROOT, env=env)
-    processes.wait(proc, None, threading.Event())
-    if proc.returncode:
-        raise Exit(code=proc.returncode)
+    if code := processes.run(cmd, cwd=paths.ROOT, env=env):
+        raise Exit(code=code)
 
 
 @task(help={"out": "folder for the learner notebooks (default: handouts/)"})

@@ -8,7 +8,6 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 
@@ -105,9 +104,8 @@ def _lab_seconds(tree: Path, out: Path, backend: str, given: dict, jobs: int | N
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(tree / "lab"), os.environ.get("PYTHONPATH", "")]))
     start = time.monotonic()
     # The lab's own way to run a child: Ctrl-C or SIGTERM stops its whole tree (workers, kernels).
-    proc = processes.start(args, cwd=tree, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    processes.wait(proc, None, threading.Event())
-    return time.monotonic() - start, proc.returncode == 0
+    code = processes.run(args, cwd=tree, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return time.monotonic() - start, code == 0
 
 
 def whole_lab(

@@ -28,6 +28,15 @@ def start(cmd: list[str], **kwargs) -> subprocess.Popen:
     return subprocess.Popen(cmd, start_new_session=True, preexec_fn=with_parent(), **kwargs)
 
 
+def run(cmd: list[str], **kwargs) -> int:
+    """``cmd`` to its end, as :func:`start` starts it; its exit code. However the wait ends early
+    (Ctrl-C, SIGTERM), the child and its whole tree are stopped first (see :func:`wait`)."""
+    proc = start(cmd, **kwargs)
+    wait(proc, None, threading.Event())
+    assert proc.returncode is not None  # wait returned "done": the child has ended
+    return proc.returncode
+
+
 def with_parent():
     """For ``preexec_fn``: the child gets SIGTERM when its parent dies, however it dies.
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import sys
-import threading
 from pathlib import Path
 
 from .. import locks, processes
@@ -104,11 +103,8 @@ def install_wheels(folder: Path, manifest: dict) -> None:
         # The same version number for every revision: replace whatever jaxlab is there.
         steps.append((install_command(folder, PROJECT_LOCK, "--no-deps", "--force-reinstall"), "jaxlab"))
     for cmd, what in steps:
-        proc = processes.start(cmd, env=pip_env())
-        processes.wait(proc, None, threading.Event())
-        if proc.returncode:
+        if code := processes.run(cmd, env=pip_env()):
             raise LabError(
-                f"pip could not install {what} from {folder / 'wheels'} (exit {proc.returncode}); "
-                f"see pip's message above"
+                f"pip could not install {what} from {folder / 'wheels'} (exit {code}); see pip's message above"
             )
     say("bundle: installed")
