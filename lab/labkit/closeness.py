@@ -40,6 +40,20 @@ class Measure:
     def ok(self) -> bool:
         return self.beyond == 0
 
+    def first_at(self, shape: tuple[int, ...]) -> tuple[int, ...]:
+        """The first element beyond the bound, as an index into an array of ``shape`` (() for a scalar)."""
+        if self.first is None:
+            raise ValueError("every element lies within the bound")
+        return _index(self.first, shape)
+
+    def worst_at(self, shape: tuple[int, ...]) -> tuple[int, ...]:
+        """The element that used the largest share of the bound, as an index into ``shape``."""
+        return _index(self.worst, shape)
+
+
+def _index(flat: int, shape: tuple[int, ...]) -> tuple[int, ...]:
+    return tuple(int(i) for i in np.unravel_index(flat, shape))
+
 
 def exact(dtype: np.dtype) -> bool:
     """Whether values of ``dtype`` are compared for equality, with no tolerance."""
@@ -108,10 +122,9 @@ def assert_close(
     atol, rtol = tolerance(dtype or actual.dtype, backend, accumulates)
     m = measure(actual, expected, atol, rtol)
     if not m.ok:
-        assert m.first is not None  # not ok: some element lies beyond the bound, and first is the first one
-        at = np.unravel_index(m.first, actual.shape) if actual.ndim else ()
+        at = m.first_at(actual.shape)
         raise AssertionError(
             f"{err_msg}\nNot equal to tolerance rtol={rtol:g}, atol={atol:g}: {m.beyond} of {m.size} elements "
-            f"differ; the first at {list(map(int, at))}: {actual[at]!r} against {expected[at]!r}; max abs "
+            f"differ; the first at {list(at)}: {actual[at]!r} against {expected[at]!r}; max abs "
             f"difference {m.max_abs:.3g}, max relative {m.max_rel:.3g}".lstrip()
         )

@@ -318,18 +318,17 @@ def _mismatch(actual: np.ndarray, expected: np.ndarray, dtype, backend: str, acc
     m = measure(actual, expected, atol, rtol)
     if m.ok:
         return None
-    assert m.first is not None  # not ok: some element lies beyond the bound, and first is the first one
-    a, e = widen(actual).reshape(-1), widen(expected).reshape(-1)
+    at = m.first_at(actual.shape)
+    got, wanted = widen(actual)[at], widen(expected)[at]
     if actual.size == 1 and not is_exact:
-        return _scalar_off(actual.dtype.name, float(a[0]), float(e[0]), atol, rtol)
-    at = tuple(int(i) for i in np.unravel_index(m.first, actual.shape)) if actual.ndim else ()
+        return _scalar_off(actual.dtype.name, float(got), float(wanted), atol, rtol)
     where = f"the first at index {list(at)}" if at else "the value"
     count = f"{m.beyond} of {m.size} elements differ" if actual.ndim else "it differs"
     if is_exact:
         return f"{count}; {where}: got {actual[at]!r}"
     return (
         f"{count} beyond the {actual.dtype.name} tolerance (atol {atol:.0e}, rtol {rtol:.0e}); {where}: "
-        f"got {a[m.first]:.6g}, off by {abs(a[m.first] - e[m.first]):.3g}"
+        f"got {got:.6g}, off by {abs(got - wanted):.3g}"
     )
 
 

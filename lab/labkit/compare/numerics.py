@@ -78,7 +78,7 @@ def _compare_data(expected, actual, row: Row) -> Row:
     m = measure(a, e, bound.atol, bound.rtol)
     row.max_abs, row.max_rel, row.used = m.max_abs, m.max_rel, m.used
     if not m.ok:
-        at = np.unravel_index(m.worst, e.shape) if e.ndim else ()
+        at = m.worst_at(e.shape)
         where = f" at [{', '.join(map(str, at))}]" if at else ""
         allowed = bound.atol + bound.rtol * abs(e.flat[m.worst])
         row.fail(
