@@ -92,14 +92,14 @@ class Engine:
                 f"INVOKE_JAXLAB_ENGINE{instead}"
             )
 
-    def require_gpu_runtime(self, instead: str = "") -> None:
+    def require_gpu_runtime(self, backend: Backend, instead: str = "") -> None:
         """The engine can pass NVIDIA GPUs through: podman with a CDI spec, docker with the
         NVIDIA container toolkit; else a one-line refusal."""
         if self.is_podman:
             specs = [f for d in CDI_DIRS if d.is_dir() for f in d.iterdir() if f.suffix in (".yaml", ".yml", ".json")]
             if not any("nvidia.com/gpu" in f.read_text(errors="replace") for f in specs if f.is_file()):
                 raise UsageError(
-                    "backend 'cuda' with podman needs a CDI spec for the NVIDIA GPUs, but "
+                    f"backend {backend.name!r} with podman needs a CDI spec for the NVIDIA GPUs, but "
                     f"{' and '.join(map(str, CDI_DIRS))} have none; run 'sudo nvidia-ctk cdi generate "
                     f"--output=/etc/cdi/nvidia.yaml'{instead}"
                 )
@@ -110,7 +110,7 @@ class Engine:
         hooks = any(shutil.which(t) for t in ("nvidia-container-runtime-hook", "nvidia-ctk"))
         if "nvidia" not in done.stdout and not hooks:
             raise UsageError(
-                "backend 'cuda' needs the NVIDIA container toolkit, but the engine has no nvidia "
+                f"backend {backend.name!r} needs the NVIDIA container toolkit, but the engine has no nvidia "
                 f"runtime; install nvidia-container-toolkit{instead}"
             )
 

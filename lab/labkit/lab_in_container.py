@@ -23,7 +23,7 @@ def check_backend(engine: Engine, backend: Backend, instead: str = "") -> None:
     require_device(backend)
     engine.require(instead)
     if backend.container_runtime == "nvidia":
-        engine.require_gpu_runtime(instead)
+        engine.require_gpu_runtime(backend, instead)
 
 
 NOTEBOOK_MOUNTS = "/mnt/notebooks"  # where notebooks from outside the lab appear in the container

@@ -32,9 +32,9 @@ def test_podman_without_a_cdi_spec_for_nvidia_is_refused_with_the_fix(tmp_path, 
     monkeypatch.setattr(engine, "CDI_DIRS", (tmp_path,))
     (tmp_path / "other.yaml").write_text("cdiVersion: 0.6.0\nkind: vendor.example/fpga\n")
     with pytest.raises(UsageError, match="needs a CDI spec.*nvidia-ctk cdi generate"):
-        Engine("podman").require_gpu_runtime()
+        Engine("podman").require_gpu_runtime(CUDA)
     (tmp_path / "nvidia.yaml").write_text("cdiVersion: 0.6.0\nkind: nvidia.com/gpu\n")
-    Engine("podman").require_gpu_runtime()
+    Engine("podman").require_gpu_runtime(CUDA)
 
 
 def test_notebooks_by_name_go_through_and_lab_files_go_by_name():
