@@ -14,7 +14,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-from . import paths, processes, runner
+from . import paths, processes, steps
 from . import plan as plan_mod
 from .errors import LabError
 from .results import write_json
@@ -68,7 +68,7 @@ def notebook_phase(backend: str = "cpu", smoke: bool = False, jobs: int | None =
         seq = sequential_papermill(plan, tmp / "seq")
         console.print(f"lab runner, {jobs} at a time ...")
         start = time.monotonic()
-        outcomes = runner.execute_notebooks(plan, tmp / "lab", jobs)
+        outcomes = steps.execute_notebooks(plan, tmp / "lab", jobs)
         par = time.monotonic() - start
     failed = [o.name for o in outcomes if not o.ok]
     figures = {

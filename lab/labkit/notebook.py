@@ -21,24 +21,19 @@ A check that fails after an earlier exercise's check failed says to fix that one
 from __future__ import annotations
 
 import json
-import math
 import textwrap
 
 import numpy as np
 
 from . import params, paths
 from .backends import default_backend
-from .closeness import exact, measure, widen
-from .errors import LabError, UsageError
-from .handouts import CHECKS_EXERCISE
+from .check_cells import CheckFailed, brief_errors_in_check_cells, follow_check_cells
+from .differences import message, mismatch
+from .errors import UsageError
 from .jaxsetup import setup
 from .results import Recorder
 from .tolerance import DEFAULT as TOLERANCES
-from .tolerance import NoTolerance, tolerance
-
-
-class CheckFailed(AssertionError):
-    """An exercise's check did not pass: the message says what differs and gives the hint."""
+from .tolerance import NoTolerance
 
 
 class Pending:
@@ -80,85 +75,21 @@ def start(notebook: str, namespace: dict):
     value papermill injected (``invoke lab --backend``) overrides it. Where the room names a device
     that is absent, :func:`labkit.setup` refuses in one line; JAX never falls back to the CPU.
     """
-    _brief_errors_in_check_cells()
-    backend = namespace.get("backend") or default_backend()
-    namespace["backend"] = backend  # what the notebook's own code reads (plots, printed lines)
-    jax = setup(backend)
+    brief_errors_in_check_cells()
     source = paths.NOTEBOOKS / f"{notebook}.ipynb"
-    if not source.is_file():
+    if not source.is_file():  # before JAX starts: a wrong name is refused at once
         raise UsageError(
             f"labkit.start({notebook!r}): no such notebook in {paths.NOTEBOOKS}; give the "
             f"notebook's own name, e.g. {paths.notebook_paths()[0].stem!r}"
         )
+    backend = namespace.get("backend") or default_backend()
+    namespace["backend"] = backend  # what the notebook's own code reads (plots, printed lines)
+    jax = setup(backend)
     declared = params.names(source)
     given = {name: namespace[name] for name in declared if name in namespace and name != "results_dir"}
     lab = Lab(notebook, backend, given, namespace.get("results_dir") or "", namespace)
-    _follow_check_cells(lab)
+    follow_check_cells(lab)
     return jax, lab
-
-
-def _not_yet(number: int) -> str:
-    return f"the check needs exercise {number} above it: finish it, or load its answer with lab.solution({number})"
-
-
-def _check_cell(source: str) -> int | None:
-    """The exercise a handout's check cell checks, from the line the handout starts it with."""
-    m = CHECKS_EXERCISE.match(source or "")
-    return int(m["number"]) if m else None
-
-
-def _shell():
-    try:
-        from IPython import get_ipython
-    except ImportError:
-        return None
-    return get_ipython()
-
-
-def _brief_errors_in_check_cells() -> None:
-    """In a kernel, an error raised in a check cell shows as one line (and a pointer to the
-    exercise), not as a traceback that prints the cell's code, whose expected values are often
-    the answer; so does the lab's own refusal (a device the room names but lacks). Other cells
-    keep IPython's full traceback. The error stays an error output, so the lab and nbclient see
-    the cell fail as before."""
-    if (shell := _shell()) is None:
-        return
-
-    def brief(self, etype, value, tb, tb_offset=None):
-        history = self.user_ns.get("_ih") or [""]
-        number = _check_cell(history[-1])
-        if not isinstance(value, LabError) and number is None:
-            self.showtraceback((etype, value, tb), tb_offset=tb_offset)
-            return None
-        lines = self.InteractiveTB.get_exception_only(etype, value)
-        if number is not None and not isinstance(value, CheckFailed | NotImplementedError | LabError):
-            lines.append(f"({_not_yet(number)})\n")
-        if number is not None and (lab := _following.get("lab")) is not None:
-            lab._unresolved.setdefault(number, "its check did not run")
-        self._showtraceback(etype, value, lines)
-        return None
-
-    shell.set_custom_exc((Exception,), brief)
-
-
-_following: dict = {}  # the kernel's Lab, and the hook that tells it which exercise a cell checks
-
-
-def _follow_check_cells(lab: Lab) -> None:
-    """Before each cell runs, tell ``lab`` which exercise the cell checks (a handout's check cell
-    names it in its first line), so a failed check can point at an earlier one that failed."""
-    if (shell := _shell()) is None:
-        return
-    if (old := _following.get("hook")) is not None:  # the start cell ran again
-        shell.events.unregister("pre_run_cell", old)
-
-    def hook(info) -> None:
-        lab.exercise = _check_cell(getattr(info, "raw_cell", ""))
-        if lab.exercise is not None:  # checked again: only a new failure counts
-            lab._unresolved.pop(lab.exercise, None)
-
-    shell.events.register("pre_run_cell", hook)
-    _following.update(lab=lab, hook=hook)
 
 
 class Lab:
@@ -189,7 +120,7 @@ class Lab:
             # would call it float64 and hold it to float64's bound, rejecting a right answer.
             compared = actual.astype(np.float32)
         try:
-            problem = _mismatch(compared, wanted, dtype, self.backend, accumulates)
+            problem = mismatch(compared, wanted, dtype, self.backend, accumulates)
         except NoTolerance:
             known = ", ".join(n for n in TOLERANCES if n.startswith(("float", "bfloat", "complex")))
             problem = f"got {actual.dtype.name} values, which the lab has no tolerance for; give {known}"
@@ -219,7 +150,7 @@ class Lab:
         print(f"✓ {key}")
 
     def _fail(self, key: str, problem: str, hint: str):
-        text = _message(key, problem, hint, self.exercise)
+        text = message(key, problem, hint, self.exercise)
         if self.exercise is not None:
             # A check that builds on an earlier exercise fails too when that one is wrong: its hint
             # would send the learner to the wrong place, so name the first failure.
@@ -305,46 +236,6 @@ def _plain(x):
 
 def _short(x) -> bool:
     return len(json.dumps(x, default=str)) <= 80
-
-
-def _mismatch(actual: np.ndarray, expected: np.ndarray, dtype, backend: str, accumulates: bool) -> str | None:
-    """What differs between ``actual`` and ``expected``, in words; None when they agree."""
-    if dtype is not None and actual.dtype != np.dtype(dtype):
-        return f"expected dtype {np.dtype(dtype).name}, got {actual.dtype.name}"
-    if actual.shape != expected.shape:
-        return f"expected shape {expected.shape}, got {actual.shape}"
-    is_exact = exact(actual.dtype)
-    atol, rtol = (0.0, 0.0) if is_exact else tolerance(actual.dtype, backend, accumulates)
-    m = measure(actual, expected, atol, rtol)
-    if m.ok:
-        return None
-    at = m.first_at(actual.shape)
-    got, wanted = widen(actual)[at], widen(expected)[at]
-    if actual.size == 1 and not is_exact:
-        return _scalar_off(actual.dtype.name, float(got), float(wanted), atol, rtol)
-    where = f"the first at index {list(at)}" if at else "the value"
-    count = f"{m.beyond} of {m.size} elements differ" if actual.ndim else "it differs"
-    if is_exact:
-        return f"{count}; {where}: got {actual[at]!r}"
-    return (
-        f"{count} beyond the {actual.dtype.name} tolerance (atol {atol:.0e}, rtol {rtol:.0e}); {where}: "
-        f"got {got:.6g}, off by {abs(got - wanted):.3g}"
-    )
-
-
-def _scalar_off(dtype: str, got: float, wanted: float, atol: float, rtol: float) -> str:
-    """A wrong scalar in words that do not give the answer away: which way it is off, and by how
-    many tolerances in round powers of ten (the value and the exact difference would)."""
-    if not math.isfinite(got) or not math.isfinite(wanted):
-        return f"got {got:.6g}" if not math.isfinite(got) else f"got {got:.6g}, where a non-finite value is expected"
-    times = abs(got - wanted) / (atol + rtol * abs(wanted))
-    scale = "less than 10 times" if times < 10 else f"more than {10 ** int(math.log10(times)):,} times"
-    return f"the value is too {'large' if got > wanted else 'small'}, by {scale} the {dtype} tolerance"
-
-
-def _message(key: str, problem: str, hint: str, exercise: int | None = None) -> str:
-    of = f" of exercise {exercise}" if exercise is not None else ""  # known in a handout's check cell
-    return f"check {key!r}{of} failed: {problem}" + (f"\nhint: {hint}" if hint else "")
 
 
 __all__ = ["start", "Lab", "CheckFailed", "Pending", "pending"]

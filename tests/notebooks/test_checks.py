@@ -5,7 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 
-from labkit import checks_phase, consistency, get_backend, paths, runner
+from labkit import checks_phase, consistency, get_backend, paths, steps
 
 
 def float64_checks(backend: str) -> int:
@@ -38,7 +38,7 @@ def float64_checks(backend: str) -> int:
 
 def test_checks_run_every_session_and_float64_runs_for_real(tmp_path, backend):
     (tmp_path / "logs").mkdir()
-    outcome = runner.run_checks(backend, tmp_path)
+    outcome = steps.run_checks(backend, tmp_path)
     assert outcome.status == "passed", outcome.error
     x64 = checks_phase.junit_counts(tmp_path / "junit-x64.xml")
     rest = checks_phase.junit_counts(tmp_path / "junit.xml")

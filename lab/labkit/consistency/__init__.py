@@ -2,7 +2,7 @@
 execution and with float64 NumPy, on whichever backend they run.
 
 They are part of the product, not of the project's own tests: ``invoke lab`` runs them on its
-backend (see :func:`labkit.runner.run_checks`), and the images ship them with the package.
+backend (see :func:`labkit.steps.run_checks`), and the images ship them with the package.
 They are pytest modules; :mod:`labkit.consistency.plugin` gives them ``--backend`` and starts
 JAX on it.
 """
