@@ -202,7 +202,7 @@ def test(c, backend=None, pytest_args=""):
     # An argument list, never a shell line: nothing given here is run by a shell. However the task
     # ends (Ctrl-C, SIGTERM), pytest and what it started are stopped with it.
     # From the checkout, wherever invoke was typed (lab/, a folder outside with -r): pytest finds
-    # its configuration, its test paths and the lab's plugin only there.
+    # its configuration and its test paths only there.
     if code := processes.run([sys.executable, "-m", "pytest", "--backend", backend, *extra], cwd=paths.ROOT):
         raise Exit(code=code)
 

@@ -1,12 +1,30 @@
-"""The project's own tests. The backend and JAX's start come from the consistency checks' plugin
-(``labkit.consistency.plugin``, loaded through pyproject's addopts); this adds what several test
-folders share."""
+"""The project's own tests: the backend they run the lab on, and what several test folders share.
+
+The lab's consistency checks have a plugin of their own (``labkit.consistency.plugin``, which
+starts JAX in pytest's process); these tests start JAX only in the processes they run.
+"""
 
 from __future__ import annotations
 
 import json
 
 import pytest
+
+from labkit.backends import BACKEND_VARIABLE, BACKENDS, default_backend
+
+
+def pytest_addoption(parser):
+    parser.addoption(
+        "--backend",
+        default=default_backend(),
+        choices=sorted(BACKENDS),
+        help=f"backend the lab runs on in these tests (default: ${BACKEND_VARIABLE}, else cpu)",
+    )
+
+
+@pytest.fixture(scope="session")
+def backend(pytestconfig) -> str:
+    return pytestconfig.getoption("backend")
 
 
 @pytest.fixture(scope="session")

@@ -6,11 +6,12 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import threading
 
 import pytest
 from helpers import invoke
 
-from labkit import BACKENDS, paths
+from labkit import BACKENDS, checks_phase, paths
 
 
 @pytest.mark.parametrize("name", [n for n, b in BACKENDS.items() if b.device_globs and not b.device_present()])
@@ -34,18 +35,14 @@ def test_jax_refuses_to_fall_back_to_cpu(name):
 
 
 @pytest.mark.parametrize("name", [n for n, b in BACKENDS.items() if b.platform != "cpu"])
-def test_checks_session_fails_loudly_without_the_device(name):
+def test_checks_session_fails_loudly_without_the_device(name, tmp_path):
+    """The checks' pytest session, as a run starts it, stops at its start on a missing device."""
     if BACKENDS[name].device_present():
         pytest.skip(f"a {name} device is present on this machine")
-    result = subprocess.run(
-        [sys.executable, "-m", "pytest", "--backend", name, "-m", "consistency", "-q", "-p", "no:cacheprovider"],
-        cwd=paths.ROOT,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert result.returncode == pytest.ExitCode.USAGE_ERROR
-    assert f"backend '{name}' asked for" in result.stderr
+    (tmp_path / "logs").mkdir()
+    session = checks_phase.check_session(name, tmp_path, "", [], 120, threading.Event())
+    assert session.returncode == pytest.ExitCode.USAGE_ERROR
+    assert f"backend '{name}' asked for" in session.log.read_text()
 
 
 def test_notebooks_task_lists_every_notebook_and_its_parameters():

@@ -1,4 +1,4 @@
-"""pytest plugin for the consistency checks (and the project's tests, which load it too):
+"""pytest plugin for the consistency checks, and for them only:
 ``--backend`` picks the backend, JAX is started on it before any test runs, and a run that
 finds a different platform stops at once.
 
