@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import ml_dtypes  # noqa: F401  (registers bfloat16 with NumPy, so results can name it)
 import numpy as np
 
 from .backends import BACKENDS
@@ -30,6 +29,18 @@ DEFAULT = {
     "complex64": (1e-6, 1e-6),
     "complex128": (1e-15, 1e-15),
 }
+
+
+def as_dtype(dtype) -> np.dtype:
+    """``np.dtype(dtype)``, bfloat16 included. ml_dtypes teaches NumPy that name when it is
+    imported, which takes most of a second; only a name NumPy does not know yet pays for it, so a
+    task that refuses bad input, or a comparison without bfloat16, starts at once."""
+    try:
+        return np.dtype(dtype)
+    except TypeError:
+        import ml_dtypes  # noqa: F401  (registers bfloat16 and friends with NumPy)
+
+        return np.dtype(dtype)
 
 
 class NoTolerance(LabError):
@@ -64,7 +75,7 @@ DEFAULT_ACCUMULATION_FACTOR = 100.0
 def tolerance(dtype, backend: str | None = None, accumulates: bool = False) -> tuple[float, float]:
     """(atol, rtol) for comparing arrays of ``dtype`` computed on ``backend``; a :class:`NoTolerance`
     for a dtype the table does not hold (float128, a string): no bound is guessed."""
-    name = np.dtype(dtype).name
+    name = as_dtype(dtype).name
     if name not in DEFAULT:
         raise NoTolerance(f"the lab has no tolerance for {name} values; it has one for {', '.join(DEFAULT)}")
     atol, rtol = DEFAULT[name]
@@ -78,7 +89,7 @@ def tolerance(dtype, backend: str | None = None, accumulates: bool = False) -> t
 
 def allowance(dtype, backend: str | None) -> Allowance | None:
     """The named exception that loosens ``dtype`` on ``backend``, if there is one."""
-    return EXCEPTIONS.get((backend, np.dtype(dtype).name)) if backend else None
+    return EXCEPTIONS.get((backend, as_dtype(dtype).name)) if backend else None
 
 
 @dataclass(frozen=True)

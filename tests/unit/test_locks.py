@@ -13,6 +13,7 @@ change of ours would have caused it.
 from __future__ import annotations
 
 import re
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
@@ -74,13 +75,24 @@ def test_lock_pins_the_direct_requirements_at_their_pinned_versions(name):
         )
 
 
+@pytest.fixture(scope="module")
+def dry_runs(tmp_path_factory):
+    """pip's dry run of every lock, all started at once: each mostly waits on the package index,
+    so together they take about as long as the largest alone."""
+    with ThreadPoolExecutor(len(NAMES)) as pool:
+        yield {
+            name: pool.submit(locks.dry_run, name, tmp_path_factory.mktemp(name), locks.host_is_target())
+            for name in NAMES
+        }
+
+
 @pytest.mark.index
 @pytest.mark.parametrize("name", NAMES)
-def test_lock_installs_jax_and_its_plugin_with_hashes_checked(tmp_path, name):
+def test_lock_installs_jax_and_its_plugin_with_hashes_checked(dry_runs, name):
     """pip installs the lock on the images' platform with --require-hashes. Where this Python is
     the images' (Linux x86_64, CPython 3.11) pip also resolves every locked package's dependencies,
     which it refuses unless the lock pins each with a hash: the lock is complete."""
-    report = locks.dry_run(name, tmp_path, deps=locks.host_is_target())
+    report = dry_runs[name].result()
     installed = {normal(item["metadata"]["name"]): item["metadata"]["version"] for item in report["install"]}
     jax = pins.version("jax")
     assert installed.get("jax") == installed.get("jaxlib") == jax, installed
