@@ -25,6 +25,15 @@ def invoke(*args: str, cwd: Path = paths.ROOT, timeout: float = 900, **kwargs) -
     )
 
 
+def one_line_error(result: subprocess.CompletedProcess, code: int = 2) -> str:
+    """A task's refusal: exit ``code``, one line on stderr (pip's notices aside), no traceback."""
+    assert result.returncode == code, (result.returncode, result.stdout[-2000:], result.stderr[-2000:])
+    lines = [ln for ln in result.stderr.strip().splitlines() if not ln.startswith("notice:")]
+    assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr[-2000:]
+    assert "Traceback" not in result.stdout + result.stderr
+    return lines[0]
+
+
 def http_status(url: str) -> int:
     """The HTTP status of GET ``url`` (errors included); OSError when nothing answers."""
     try:

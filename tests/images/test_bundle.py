@@ -19,20 +19,12 @@ from pathlib import Path
 
 import psutil
 import pytest
-from helpers import invoke
+from helpers import invoke, one_line_error
 
 from labkit import BACKENDS, UsageError, bundle, images, locks, paths
 
 CPU = BACKENDS["cpu"]
 TAGS = images.tags(CPU)
-
-
-def one_line_error(result: subprocess.CompletedProcess) -> str:
-    """The task's error: exit 2, one line on stderr, no traceback."""
-    assert result.returncode == 2, (result.returncode, result.stdout[-2000:], result.stderr[-2000:])
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr[-2000:]
-    return lines[0]
 
 
 @pytest.mark.parametrize(

@@ -8,19 +8,11 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from helpers import FIXTURES, invoke, read_only_mount
+from helpers import FIXTURES, invoke, one_line_error, read_only_mount
 
 from labkit import BACKENDS, outdir, paths, results
 
 LAB = ["lab", "--runtime", "local", "--no-checks"]
-
-
-def one_line_error(result: subprocess.CompletedProcess, code: int = 2) -> str:
-    assert result.returncode == code, result.stderr
-    lines = [ln for ln in result.stderr.strip().splitlines() if not ln.startswith("notice:")]
-    assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr
-    assert "Traceback" not in result.stdout + result.stderr
-    return lines[0]
 
 
 def snapshot(folder: Path) -> dict[str, bytes]:
