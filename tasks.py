@@ -213,7 +213,8 @@ def test(c, backend=None, pytest_args=""):
         "smoke": "small sizes (default: full sizes, as invoke lab)",
         "jobs": "notebooks run at once in the lab (default: the number of cores)",
         "what": "notebooks (the runner vs papermill's CLI), lab (the whole lab's wall time, against --baseline "
-        "if given), images (sizes, rebuild, docker vs local) or all",
+        "if given), images (sizes, rebuild, docker vs local), learner (one learner's memory, for invoke hub's "
+        "plan) or all",
         "baseline": "with --what lab: a git revision whose lab runs in turns with this checkout's, for a ratio",
         "repeat": "with --what lab: runs of each lab; the medians are compared (default: 1)",
     }
@@ -241,6 +242,15 @@ def bench(c, backend=None, smoke=False, jobs=None, what="notebooks", baseline=No
         )
     if what in ("images", "all"):
         bench_mod.images(Engine.from_config(c.config))
+    if what in ("learner", "all"):
+        from labkit.hub import measure
+
+        figures = measure.learner(backend or c.config.jaxlab.backend)
+        print(
+            f"one learner: kernel {figures['kernel_peak_bytes'] / 2**30:.2f} GiB at its peak "
+            f"({figures['heaviest_notebook']}), "
+            f"JupyterLab {figures['server_bytes'] / 2**30:.2f} GiB; {measure.MEASURED_HERE}"
+        )
 
 
 @task(
@@ -376,6 +386,69 @@ def bundle(c, backend=None, out=None, lock=None, load=None, install=True, image=
     bundle_mod.make(engine, backend or c.config.jaxlab.backend, Path(out) if out else None, lock)
 
 
+@task(
+    help={
+        "backend": HELP_BACKEND,
+        "learners": "the class size",
+        "plan": "print each learner's share of this machine (or of the one described) and start nothing",
+        "share": "on several GPUs, seat everyone on memory shares instead of one GPU each",
+        "gpus": "plan for a machine with this many GPUs (default: this machine's)",
+        "gpu_memory": "GiB of memory per GPU, with --gpus (default: 80)",
+        "gpu_name": "the GPUs' name, with --gpus, for the plan's words",
+        "mig": "MIG instances per GPU, with --gpus",
+        "tpu_chips": "plan for a TPU VM with this many chips (default: this machine's)",
+        "cores": "plan for this many cores (default: this machine's)",
+        "memory": "plan for this many GiB of memory (default: this machine's)",
+        "learner_memory": "GiB one learner's server and kernel need (default: the hub benchmark's measurement)",
+    }
+)
+@clear_errors
+def hub(
+    c,
+    learners,
+    backend=None,
+    plan=False,
+    share=False,
+    gpus=None,
+    gpu_memory=None,
+    gpu_name="GPU",
+    mig=None,
+    tpu_chips=None,
+    cores=None,
+    memory=None,
+    learner_memory=None,
+):
+    """A class on one machine: each learner's share of its devices, cores and memory (--plan)."""
+    from labkit import get_backend
+    from labkit.hub import leases, room
+    from labkit.hub.plan_table import print_plan
+
+    name = get_backend(backend or c.config.jaxlab.backend).name
+    if not plan:
+        raise UsageError("give --plan: invoke hub prints the class's lease plan (serving the class is to come)")
+    count = number(learners, "--learners")
+    described = any(v is not None for v in (gpus, tpu_chips, cores, memory))
+    where = (
+        room.described(
+            name,
+            number(cores, "--cores"),
+            number(memory, "--memory", float),
+            number(gpus, "--gpus") or 0,
+            number(gpu_memory, "--gpu-memory", float) or 80,
+            gpu_name,
+            number(mig, "--mig") or 0,
+            number(tpu_chips, "--tpu-chips") or 0,
+        )
+        if described
+        else room.this_machine(name)
+    )
+    if learner_memory is None:
+        need = leases.measured_learner_memory()
+    else:
+        need = int(number(learner_memory, "--learner-memory", float, minimum=0.1) * leases.GiB)
+    print_plan(leases.plan(where, count, need, share))
+
+
 @task
 @clear_errors
 def notebooks(c):
@@ -389,7 +462,7 @@ def notebooks(c):
 
 
 ns = Collection(
-    lab, test, bench, build, jupyter, shell, compare, reference, lock, handouts, bundle, notebooks, sync, lint
+    lab, test, bench, build, jupyter, shell, compare, reference, lock, handouts, bundle, notebooks, sync, lint, hub
 )
 # Defaults live in config so INVOKE_JAXLAB_BACKEND=cuda (or an invoke.yaml) changes them.
 ns.configure(

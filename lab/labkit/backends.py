@@ -55,6 +55,10 @@ class Backend:
     # How many processes may hold the device at once (0: as many as there are cores). A GPU is
     # shared by every kernel; libtpu lets one process at a time open a TPU.
     processes_at_once: int = 0
+    # How a class shares the device, one learner each (labkit.hub.leases): "none" (cores and memory
+    # only), "gpu" (a whole GPU or MIG instance each, or memory shares of time-sliced GPUs), or
+    # "chip" (one TPU chip each).
+    lease: str = "none"
     # Modules one of which the platform's JAX plugin installs; empty for JAX's built-in CPU.
     plugin_modules: tuple[str, ...] = ()
 
@@ -126,6 +130,7 @@ BACKENDS: dict[str, Backend] = {
             container_runtime="nvidia",
             # Several notebook kernels share one GPU; preallocating 75% each would starve them.
             env={"XLA_PYTHON_CLIENT_PREALLOCATE": "false"},
+            lease="gpu",
             # The pip CUDA wheels bring CUDA itself; the NVIDIA container runtime only needs these.
             image_env={"NVIDIA_VISIBLE_DEVICES": "all", "NVIDIA_DRIVER_CAPABILITIES": "compute,utility"},
             plugin_modules=("jax_plugins.xla_cuda13", "jax_plugins.xla_cuda12"),
@@ -162,6 +167,7 @@ BACKENDS: dict[str, Backend] = {
             "large /dev/shm",
             # The lab's notebooks and checks take turns on the TPU; see the README.
             processes_at_once=1,
+            lease="chip",
             plugin_modules=("libtpu",),
             locks=("tpu",),
             plugin_packages={"tpu": "libtpu"},

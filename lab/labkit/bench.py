@@ -17,10 +17,16 @@ from rich.table import Table
 from . import paths, processes, steps
 from . import plan as plan_mod
 from .errors import LabError
+from .hub.leases import MEASURED_HERE
 from .results import write_json
 
 # What each kind of benchmark writes its figures to, under out/bench/.
-FIGURES = {"notebooks": "notebook_phase.json", "lab": "whole_lab.json", "images": "images.json"}
+FIGURES = {
+    "notebooks": "notebook_phase.json",
+    "lab": "whole_lab.json",
+    "images": "images.json",
+    "learner": MEASURED_HERE.name,  # one learner's memory, which the hub's lease plan reads
+}
 
 
 def figures_file(what: str) -> Path:

@@ -16,6 +16,7 @@ import re
 
 from .backends import get_backend
 from .errors import LabError
+from .gpu_memory import apply_share
 
 
 class BackendMismatch(LabError):
@@ -35,6 +36,8 @@ def setup(backend_name: str):
             f"backend {backend.name!r} asked for, but its JAX plugin ({backend.jax_extra}) "
             f"is not installed; {extra} installs it"
         )
+    if backend.lease == "gpu":
+        apply_share()  # a learner's bytes of a shared GPU, as a fraction of what is free now
     import jax
 
     jax.config.update("jax_platforms", os.environ["JAX_PLATFORMS"])

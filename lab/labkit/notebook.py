@@ -25,7 +25,7 @@ import textwrap
 
 import numpy as np
 
-from . import params, paths
+from . import params, paths, progress
 from .backends import default_backend
 from .check_cells import CheckFailed, brief_errors_in_check_cells, follow_check_cells
 from .differences import message, mismatch
@@ -130,6 +130,7 @@ class Lab:
             self._fail(key, problem + kind, hint)
         if record:
             self.record.value(key, actual, accumulates=accumulates)
+        self._noted(key, passed=True)
         print(f"✓ {key}")
 
     def check_equal(self, key: str, got, expected, *, hint: str = "", record: bool = True) -> None:
@@ -141,15 +142,23 @@ class Lab:
             self._fail(key, what, hint)
         if record:
             self.record.fact(key, plain)
+        self._noted(key, passed=True)
         print(f"✓ {key}")
 
     def check_true(self, key: str, condition: bool, *, hint: str = "") -> None:
         """A property that must hold (nothing is recorded)."""
         if not condition:
             self._fail(key, "the condition does not hold", hint)
+        self._noted(key, passed=True)
         print(f"✓ {key}")
 
+    def _noted(self, key: str, passed: bool) -> None:
+        """A learner's check goes into their progress notes; the lab's own runs note nothing."""
+        if not self._saving:
+            progress.note(self.notebook, self.exercise, key, passed)
+
     def _fail(self, key: str, problem: str, hint: str):
+        self._noted(key, passed=False)
         text = message(key, problem, hint, self.exercise)
         if self.exercise is not None:
             # A check that builds on an earlier exercise fails too when that one is wrong: its hint

@@ -192,7 +192,7 @@ OWN_PLACE = {
     "sync": ([], "compose.yaml"),
 }
 # And the commands that write no file on this machine (build and shell leave it to the engine).
-NO_FILES = {"build", "lint", "notebooks", "shell", "test"}
+NO_FILES = {"build", "hub", "lint", "notebooks", "shell", "test"}
 
 
 def test_every_command_is_listed_by_what_it_writes():
