@@ -42,19 +42,6 @@ class Outcome:
         return self.status == "passed"
 
 
-def execute_notebooks(
-    plan: Plan,
-    staging: Path,
-    jobs: int,
-    timeout: float = NOTEBOOK_TIMEOUT,
-    progress: Progress | None = None,
-    cell_timeout: float | None = None,
-) -> list[Outcome]:
-    """Run every notebook of ``plan`` with papermill, ``jobs`` kernels at a time; ``timeout`` bounds
-    a whole notebook, ``cell_timeout`` (if set) each cell."""
-    return execute_steps(plan, staging, jobs, timeout, progress, cell_timeout, checks=False)[0]
-
-
 def execute_steps(
     plan: Plan,
     staging: Path,
