@@ -79,3 +79,24 @@ def test_lines_that_are_not_notes_are_skipped(tmp_path):
     (tmp_path / ".jaxlab").mkdir()
     (tmp_path / progress.NOTES).write_text("not json\n" + json.dumps(entry(1, "a", True)) + "\n[1, 2]\n")
     assert [n["check"] for n in progress.read(tmp_path)] == ["a"]
+
+
+def test_the_instructors_page_shows_each_learner_by_exercise_and_where_most_are_stuck(tmp_path):
+    from labkit.hub import class_page
+
+    for learner, entries in {
+        "ada": [entry(1, "a", True), entry(2, "b", False)],
+        "bob": [entry(1, "a", True), entry(2, "b", False)],
+    }.items():
+        (tmp_path / learner / ".jaxlab").mkdir(parents=True)
+        (tmp_path / learner / progress.NOTES).write_text("".join(json.dumps(e) + "\n" for e in entries))
+    page = class_page.page(tmp_path, ["ada", "bob", "cy"])
+    assert "Most stuck: 01_jax_vs_numpy, exercise 2 (2 of 3 learners failing it)" in page
+    rows = {
+        line.split("</th>")[0].removeprefix("<tr><th>"): line
+        for line in page.splitlines()
+        if line.startswith("<tr><th>")
+    }
+    assert rows["ada"].count('class="passed"') == 1 and rows["ada"].count('class="failing"') == 1
+    assert 'class="passed"' not in rows["cy"] and 'class="failing"' not in rows["cy"]  # logged in, no check yet
+    assert "http-equiv='refresh'" in page
