@@ -52,6 +52,13 @@ def number(value, flag: str, kind=int, minimum: float = 1):
     return parsed
 
 
+def port_number(value) -> int:
+    port = number(value, "--port")
+    if port > 65535:
+        raise UsageError(f"--port {port}: give a port number, 1 to 65535")
+    return port
+
+
 @task(
     iterable=["notebook", "param"],
     help={
@@ -158,9 +165,7 @@ def jupyter(c, backend=None, port="8888", work=None, reset=None, anywhere=False)
     from labkit import jupyter as jupyter_mod
     from labkit.engine import Engine
 
-    port = number(port, "--port")
-    if port > 65535:
-        raise UsageError(f"--port {port}: give a port number, 1 to 65535")
+    port = port_number(port)
     jupyter_mod.jupyter(
         Engine.from_config(c.config),
         backend or c.config.jaxlab.backend,
@@ -392,14 +397,21 @@ def bundle(c, backend=None, out=None, lock=None, load=None, install=True, image=
         "learners": "the class size",
         "plan": "print each learner's share of this machine (or of the one described) and start nothing",
         "share": "on several GPUs, seat everyone on memory shares instead of one GPU each",
-        "gpus": "plan for a machine with this many GPUs (default: this machine's)",
-        "gpu_memory": "GiB of memory per GPU, with --gpus (default: 80)",
-        "gpu_name": "the GPUs' name, with --gpus, for the plan's words",
-        "mig": "MIG instances per GPU, with --gpus",
-        "tpu_chips": "plan for a TPU VM with this many chips (default: this machine's)",
-        "cores": "plan for this many cores (default: this machine's)",
-        "memory": "plan for this many GiB of memory (default: this machine's)",
-        "learner_memory": "GiB one learner's server and kernel need (default: the hub benchmark's measurement)",
+        "gpus": "with --plan: a machine with this many GPUs (default: this machine's)",
+        "gpu_memory": "with --plan --gpus: GiB of memory per GPU (default: 80)",
+        "gpu_name": "with --plan --gpus: the GPUs' name, for the plan's words",
+        "mig": "with --plan --gpus: MIG instances per GPU",
+        "tpu_chips": "with --plan: a TPU VM with this many chips (default: this machine's)",
+        "cores": "with --plan: this many cores (default: this machine's)",
+        "memory": "with --plan: this many GiB of memory (default: this machine's)",
+        "learner_memory": "GiB one learner's server and kernel need (default: invoke bench --what learner's figure)",
+        "port": "the hub's port, and the three above it for its own parts (default: 8000)",
+        "bind": "the address learners reach the hub on (default: 127.0.0.1; another needs --password-file)",
+        "password_file": "a file holding the learners' shared password (default: one made in out/hub/)",
+        "learners_list": "a file of learner names, one a line: only they may log in",
+        "idle_minutes": "stop a learner's server after this many idle minutes (default: 60)",
+        "out": "the hub's own folder: its database, secrets and the learners' seats (default: out/hub)",
+        "max_hours": "stop any learner's server after this many hours (default: no limit)",
     }
 )
 @clear_errors
@@ -417,17 +429,30 @@ def hub(
     cores=None,
     memory=None,
     learner_memory=None,
+    port="8000",
+    bind="127.0.0.1",
+    password_file=None,
+    learners_list=None,
+    idle_minutes="60",
+    max_hours=None,
+    out=None,
 ):
-    """A class on one machine: each learner's share of its devices, cores and memory (--plan)."""
+    """JupyterHub for a class, a jaxlab container and a lease per learner; --plan: each learner's share."""
     from labkit import get_backend
-    from labkit.hub import leases, room
+    from labkit.engine import Engine
+    from labkit.hub import leases, room, serve
+    from labkit.hub.hub_settings import Settings
     from labkit.hub.plan_table import print_plan
 
     name = get_backend(backend or c.config.jaxlab.backend).name
-    if not plan:
-        raise UsageError("give --plan: invoke hub prints the class's lease plan (serving the class is to come)")
     count = number(learners, "--learners")
+    if learner_memory is None:
+        need = leases.measured_learner_memory()
+    else:
+        need = int(number(learner_memory, "--learner-memory", float, minimum=0.1) * leases.GiB)
     described = any(v is not None for v in (gpus, tpu_chips, cores, memory))
+    if described and not plan:
+        raise UsageError("--gpus, --tpu-chips, --cores and --memory describe another machine: they go with --plan")
     where = (
         room.described(
             name,
@@ -442,11 +467,45 @@ def hub(
         if described
         else room.this_machine(name)
     )
-    if learner_memory is None:
-        need = leases.measured_learner_memory()
-    else:
-        need = int(number(learner_memory, "--learner-memory", float, minimum=0.1) * leases.GiB)
-    print_plan(leases.plan(where, count, need, share))
+    lease_plan = leases.plan(where, count, need, share)
+    if plan:
+        print_plan(lease_plan)
+        return
+    names: tuple[str, ...] = ()
+    if learners_list:
+        try:
+            names = tuple(line.strip() for line in Path(learners_list).read_text().splitlines() if line.strip())
+        except OSError as err:
+            raise UsageError(f"--learners-list {learners_list}: {err.strerror}") from None
+    if password_file and not Path(password_file).is_file():
+        raise UsageError(f"--password-file {password_file}: no such file")
+    if bind not in ("127.0.0.1", "localhost") and not password_file:
+        raise UsageError(f"--bind {bind} exposes the hub beyond this machine: give the learners' --password-file")
+    base = port_number(port)
+    if base > 65532:
+        raise UsageError(f"--port {base}: the hub takes it and the three above it; give 65532 or less")
+    settings = Settings(
+        backend=name,
+        image="",
+        state="",
+        proxy="",
+        bind=bind,
+        port=base,
+        proxy_api_port=base + 1,
+        hub_port=base + 2,
+        class_port=base + 3,
+        password_file=str(Path(password_file).resolve()) if password_file else "",
+        learners=count,
+        learners_list=names,
+        learner_memory=need,
+        share=share,
+        idle_timeout=round(number(idle_minutes, "--idle-minutes", float, minimum=0.1) * 60),
+        cull_every=max(5, min(60, round(number(idle_minutes, "--idle-minutes", float, minimum=0.1) * 30))),
+        max_age=int(number(max_hours, "--max-hours", float, minimum=0.01) * 3600) if max_hours else 0,
+    )
+    state = Path(out) if out else serve.STATE
+    if code := serve.serve(serve.prepare(Engine.from_config(c.config), settings, state)):
+        raise Exit(code=code)
 
 
 @task

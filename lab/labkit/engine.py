@@ -124,6 +124,18 @@ class Engine:
         )
         return (done.stdout.strip() or None) if done.returncode == 0 else None
 
+    def bridge_gateway(self) -> str | None:
+        """The host's address on the engine's default network, where containers reach a service
+        of the host's (a hub's API) without it listening on every interface; None without one."""
+        network = "podman" if self.is_podman else "bridge"
+        done = subprocess.run(
+            [self.command, "network", "inspect", "--format", "{{range .IPAM.Config}}{{.Gateway}} {{end}}", network],
+            capture_output=True,
+            text=True,
+        )
+        found = done.stdout.split() if done.returncode == 0 else []
+        return next((ip for ip in found if ":" not in ip), None)  # the IPv4 gateway
+
     def build_command(self, args: list[str], context: Path) -> list[str]:
         """``<engine> build ARGS`` with the configured build arguments, on ``context``."""
         return [self.command, "build", *args, *self.build_args, str(context)]

@@ -48,12 +48,17 @@ def note(notebook: str, exercise: int | None, key: str, passed: bool) -> None:
 
 
 def read(work: Path) -> list[dict]:
-    """Every note in ``work``, oldest first; lines that are not notes are skipped."""
+    """Every note in ``work``, oldest first."""
     path = work / NOTES
     if not path.is_file() or path.is_symlink():
         return []
+    return parse(path.read_text(errors="replace"))
+
+
+def parse(text: str) -> list[dict]:
+    """The notes in a notes file's ``text``; lines that are not notes are skipped."""
     found = []
-    for line in path.read_text(errors="replace").splitlines():
+    for line in text.splitlines():
         try:
             entry = json.loads(line)
         except json.JSONDecodeError:

@@ -50,12 +50,13 @@ def test_the_plan_for_a_described_box_seats_one_learner_per_gpu_and_says_who_is_
 @pytest.mark.parametrize(
     "args, message",
     [
-        (["--learners", "3"], "give --plan"),
+        (["--learners", "3", "--bind", "0.0.0.0"], "--bind 0.0.0.0 exposes the hub beyond this machine"),
+        (["--learners", "3", "--gpus", "2"], "they go with --plan"),
         (["--plan", "--learners", "0"], "--learners '0': give a whole number, 1 or more"),
         (["--plan", "--learners", "3", "--gpus", "2"], "backend 'cpu' leases no GPUs"),
         (["--plan", "--learners", "3", "--backend", "tpu", "--cores", "8", "--learner-memory", "3"], "has no TPU chip"),
     ],
-    ids=["no-plan", "no-learners", "gpus-for-cpu", "tpu-without-chips"],
+    ids=["bind-without-password", "machine-without-plan", "no-learners", "gpus-for-cpu", "tpu-without-chips"],
 )
 def test_a_plan_that_cannot_be_made_is_one_line(args, message):
     assert message in one_line_error(invoke("hub", *args))
