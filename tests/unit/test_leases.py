@@ -84,6 +84,9 @@ def test_the_hosts_memory_bounds_the_class_at_the_measured_need_per_learner():
     assert f"holds {holds} learners at the measured 3.0 GiB each" in p.why_refused
     assert all(lease.memory >= NEED for lease in p.leases)
     assert sum(lease.cpus for lease in p.leases) <= room.cores
+    assert not any("cores each" in note for note in p.notes)
+    crowded = plan(box("cpu", cores=2, memory=32 * GiB), 8, NEED)
+    assert any(note.startswith("0.1 cores each") for note in crowded.notes)
 
 
 def test_the_smaller_limit_is_the_one_named():

@@ -38,6 +38,7 @@ GiB = 1024**3
 MiB = 1024**2
 HOST_RESERVE_CORES = 1.0  # the hub, its proxy and the system
 HOST_RESERVE_MEMORY = 2 * GiB
+MIN_CORES = 0.5  # below this share a learner waits on every compilation, and the plan says so
 # What one JAX process holds on a GPU outside its allocator's pool (the CUDA context, cuDNN and
 # cuBLAS handles): a few hundred MiB on the cards JAX documents; kept out of every share.
 GPU_CONTEXT = 512 * MiB
@@ -134,6 +135,11 @@ def plan(room: Room, learners: int, learner_memory: int, share: bool = False) ->
         Lease(i + 1, words, cpus, memory, env, gpu_ids, chips)
         for i, (words, env, gpu_ids, chips) in enumerate(devices[:seated])
     )
+    if seated and cpus < MIN_CORES:
+        notes = (
+            *notes,
+            f"{cpus:g} cores each: JAX's first compilations take a learner several times longer than on a core",
+        )
     return LeasePlan(room, learners, leases, learners - seated, why if seated < learners else "", notes)
 
 
