@@ -219,13 +219,14 @@ def test(c, backend=None, pytest_args=""):
         "jobs": "notebooks run at once in the lab (default: the number of cores)",
         "what": "notebooks (the runner vs papermill's CLI), lab (the whole lab's wall time, against --baseline "
         "if given), images (sizes, rebuild, docker vs local), learner (one learner's memory, for invoke hub's "
-        "plan) or all",
+        "plan), hub (a class logging in at once) or all",
         "baseline": "with --what lab: a git revision whose lab runs in turns with this checkout's, for a ratio",
         "repeat": "with --what lab: runs of each lab; the medians are compared (default: 1)",
+        "learners": "with --what hub: learners logging in at once (default: 20)",
     }
 )
 @clear_errors
-def bench(c, backend=None, smoke=False, jobs=None, what="notebooks", baseline=None, repeat=1):
+def bench(c, backend=None, smoke=False, jobs=None, what="notebooks", baseline=None, repeat=1, learners="20"):
     """Rerunnable figures: the notebook phase against papermill's CLI one by one; image sizes and times."""
     from labkit import bench as bench_mod
     from labkit import outdir
@@ -247,6 +248,21 @@ def bench(c, backend=None, smoke=False, jobs=None, what="notebooks", baseline=No
         )
     if what in ("images", "all"):
         bench_mod.images(Engine.from_config(c.config))
+    if what in ("hub", "all"):
+        from labkit.hub import load
+        from labkit.results import write_json
+
+        figures = load.class_load(
+            Engine.from_config(c.config), backend or c.config.jaxlab.backend, number(learners, "--learners")
+        )
+        write_json(bench_mod.figures_file("hub"), figures)
+        peak = figures["peak_per_learner_bytes"] / 2**30
+        print(
+            f"{figures['passed']} of {figures['learners']} learners ran the room check; all done in "
+            f"{figures['all_done_s']} s (servers ready after {figures['ready_median_s']} s, median); "
+            f"a learner's container at most {peak:.2f} GiB: this machine holds {figures['machine_holds']}; "
+            f"{bench_mod.figures_file('hub')}"
+        )
     if what in ("learner", "all"):
         from labkit.hub import measure
 

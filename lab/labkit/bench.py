@@ -26,6 +26,7 @@ FIGURES = {
     "lab": "whole_lab.json",
     "images": "images.json",
     "learner": MEASURED_HERE.name,  # one learner's memory, which the hub's lease plan reads
+    "hub": "hub.json",  # a class logging in at once
 }
 
 

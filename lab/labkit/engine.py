@@ -236,3 +236,10 @@ class Engine:
         """Stop the container ``name`` and remove it (started with --rm, removing is then a no-op)."""
         subprocess.run([self.command, "stop", "-t", "10", name], capture_output=True)
         subprocess.run([self.command, "rm", "-f", name], capture_output=True)
+
+    def exec_in(self, container: str, cmd: list[str], timeout: float = 900) -> subprocess.CompletedProcess:
+        """``cmd`` in the running ``container``, as its own user; output captured as text."""
+        return subprocess.run([self.command, "exec", container, *cmd], capture_output=True, text=True, timeout=timeout)
+
+    def remove_volume(self, name: str) -> None:
+        subprocess.run([self.command, "volume", "rm", "-f", name], capture_output=True)

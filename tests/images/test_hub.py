@@ -8,109 +8,26 @@ the instructor's class page, which a learner cannot open.
 
 from __future__ import annotations
 
-import json
 import secrets
 import subprocess
 import sys
-import time
-import urllib.error
-import urllib.request
-from pathlib import Path
 
 import pytest
 from helpers import stop
 
 from labkit import paths
+from labkit.hub.api import HubAPI
+from labkit.hub.serve import free_ports
 
 pytestmark = pytest.mark.container
 
 IDLE_MINUTES = 1.5  # the culler's timeout in the test; it looks every 45 s
-SERVER_START_S = 240  # a learner's container and its single-user server, on two cores
 SCREENSHOT = paths.OUT / "browser" / "class-page.png"
 UI_MS = 60_000
 CHECK = (
     "import numpy as np; from labkit.notebook import Lab; lab = Lab('01_jax_vs_numpy', 'cpu', {{}}, '', {{}}); "
     "lab.exercise = {exercise}; lab.check('standardized', np.ones(3), np.full(3, {value}))"
 )
-
-
-def free_ports(count: int) -> int:
-    """A port with ``count`` free ports from it (the hub takes four in a row)."""
-    import socket
-
-    for _ in range(50):
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            base = s.getsockname()[1]
-        if base + count > 65535:
-            continue
-        try:
-            held = []
-            for port in range(base, base + count):
-                sock = socket.socket()
-                sock.bind(("127.0.0.1", port))
-                held.append(sock)
-            return base
-        except OSError:
-            continue
-        finally:
-            for sock in held:
-                sock.close()
-    raise RuntimeError("no four free ports in a row")
-
-
-class Hub:
-    def __init__(self, base: str, folder: Path):
-        self.base, self.folder = base, folder
-        self.token = (folder / "api_token").read_text().strip()
-
-    def call(self, method: str, path: str, token: str | None = None, body=None, at: str = "/hub/api"):
-        data = json.dumps(body).encode() if body is not None else None
-        request = urllib.request.Request(
-            f"{self.base}{at}{path}",
-            data=data,
-            method=method,
-            headers={"Authorization": f"token {token or self.token}", "Content-Type": "application/json"},
-        )
-        try:
-            with urllib.request.urlopen(request, timeout=60) as response:
-                text = response.read().decode()
-                return response.status, json.loads(text) if text.strip().startswith(("{", "[")) else text
-        except urllib.error.HTTPError as err:
-            return err.code, err.read().decode(errors="replace")
-
-    def learner(self, name: str) -> str:
-        """Make the learner and a token of theirs, as an organiser does through the API."""
-        status, _ = self.call("POST", f"/users/{name}")
-        assert status in (201, 409), status
-        status, made = self.call("POST", f"/users/{name}/tokens", body={"note": "test"})
-        assert status == 201, made
-        return made["token"]
-
-    def start(self, name: str, token: str) -> None:
-        status, body = self.call("POST", f"/users/{name}/server", token=token)
-        assert status in (201, 202), body
-        deadline = time.monotonic() + SERVER_START_S
-        while time.monotonic() < deadline:
-            status, user = self.call("GET", f"/users/{name}")
-            if status == 200 and (user.get("servers", {}).get("", {}) or {}).get("ready"):
-                return
-            time.sleep(2)
-        raise AssertionError(f"{name}'s server did not start in {SERVER_START_S} s: {user}")
-
-    def stop_server(self, name: str) -> None:
-        status, body = self.call("DELETE", f"/users/{name}/server")
-        assert status in (202, 204), body
-        self.wait_stopped(name, 120)
-
-    def wait_stopped(self, name: str, seconds: float) -> bool:
-        deadline = time.monotonic() + seconds
-        while time.monotonic() < deadline:
-            status, user = self.call("GET", f"/users/{name}")
-            if status == 200 and not user.get("servers"):
-                return True
-            time.sleep(2)
-        return False
 
 
 @pytest.fixture(scope="module")
@@ -125,19 +42,12 @@ def hub(cpu_image, engine, tmp_path_factory):
     log = folder.parent / "hub.log"
     with log.open("w") as out:
         proc = subprocess.Popen(cmd, cwd=paths.ROOT, stdout=out, stderr=subprocess.STDOUT, text=True)
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline and proc.poll() is None:
-        try:
-            urllib.request.urlopen(f"{base}/hub/api/", timeout=5)
-            break
-        except OSError:
-            time.sleep(1)
-    else:
+    h = HubAPI(f"http://127.0.0.1:{port}", folder)
+    if not h.answers(120):
         stop(proc)
         pytest.fail("the hub did not answer:\n" + log.read_text()[-3000:])
     try:
-        yield Hub(base, folder), names
+        yield h, names
     finally:
         stop(proc)
         for name in names.values():  # the learners' containers went with the hub; their volumes stay
@@ -187,7 +97,7 @@ def test_two_learners_get_servers_of_their_own_that_keep_their_work(hub, engine,
     assert h.wait_stopped(bob, IDLE_MINUTES * 60 + 90), "the idle culler left bob's server running"
 
 
-def seen_in_the_browser(browser, h: Hub, ada: str, bob: str) -> None:
+def seen_in_the_browser(browser, h: HubAPI, ada: str, bob: str) -> None:
     """The instructor logs in and sees the class table (saved as a screenshot); ada, logged in
     with the learners' password, is refused the page."""
     for who, password_file in (("instructor", "instructor_password"), (ada, "learner_password")):
