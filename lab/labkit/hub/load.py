@@ -32,7 +32,8 @@ RUN_ROOM_CHECK = (
     "nb = nbformat.read(os.path.join(os.environ['JAXLAB_ROOT'], 'lab', '00_room_check.ipynb'), as_version=4); "
     "NotebookClient(nb, timeout=900, kernel_name='python3').execute()"
 )
-PEAK = ["cat", "/sys/fs/cgroup/memory.peak"]  # cgroup v2: the container's peak, kernel included
+# The container's peak memory, its kernel included: cgroup v2's memory.peak, or v1's high-water mark.
+PEAK = ["sh", "-c", "cat /sys/fs/cgroup/memory.peak 2>/dev/null || cat /sys/fs/cgroup/memory/memory.max_usage_in_bytes"]
 
 
 def one_learner(api: HubAPI, engine: Engine, name: str, start: float) -> dict:
