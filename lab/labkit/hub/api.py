@@ -16,7 +16,11 @@ SERVER_START_S = 240.0  # a learner's container and its single-user server, on t
 class HubAPI:
     def __init__(self, base: str, folder: Path):
         self.base, self.folder = base, folder
-        self.token = (folder / "api_token").read_text().strip()
+
+    @property
+    def token(self) -> str:
+        """The hub's own API token, which `invoke hub` keeps in its folder (made as it starts)."""
+        return (self.folder / "api_token").read_text().strip()
 
     def call(
         self, method: str, path: str, token: str | None = None, body: Any = None, at: str = "/hub/api"

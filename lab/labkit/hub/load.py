@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import secrets
-import sys
 import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -53,6 +52,13 @@ def one_learner(api: HubAPI, engine: Engine, name: str, start: float) -> dict:
     }
 
 
+def _quietly(stop, name: str) -> None:
+    try:
+        stop(name)
+    except (RuntimeError, OSError):
+        pass  # never made, or gone already: the engine's clean-up below covers it
+
+
 def class_load(engine: Engine, backend: str = "cpu", learners: int = 20) -> dict:
     with tempfile.TemporaryDirectory(prefix="jaxlab-hub-bench-") as tmp:
         port = serve.free_ports(4)
@@ -70,16 +76,10 @@ def class_load(engine: Engine, backend: str = "cpu", learners: int = 20) -> dict
         )
         settings = serve.prepare(engine, settings, Path(tmp) / "hub")
         log = (Path(tmp) / "hub.log").open("w")
-        proc = processes.start(
-            [sys.executable, "-m", "jupyterhub", "-f", str(serve.CONFIG)],
-            cwd=settings.state,
-            env={**os.environ, **settings.environment()},
-            stdout=log,
-            stderr=log,
-        )
+        proc = serve.start(settings, stdout=log, stderr=log)
         names = [f"learner{i:02d}x{secrets.token_hex(2)}" for i in range(learners)]
+        api = HubAPI(f"http://127.0.0.1:{port}", Path(settings.state))
         try:
-            api = HubAPI(f"http://127.0.0.1:{port}", Path(settings.state))
             if not api.answers(120):
                 raise LabError("the hub did not answer in 120 s")
             start = time.monotonic()
@@ -87,9 +87,14 @@ def class_load(engine: Engine, backend: str = "cpu", learners: int = 20) -> dict
                 rows = list(pool.map(lambda name: one_learner(api, engine, name, start), names))
             total = time.monotonic() - start
         finally:
-            processes.stop(proc)  # the hub stops the learners' containers as it ends
+            # The learners' servers first, through the hub, while it runs: a hub stopping twenty
+            # containers on its way out takes longer than a signal's grace.
+            with ThreadPoolExecutor(learners) as pool:
+                list(pool.map(lambda name: _quietly(api.stop_server, name), names))
+            processes.stop(proc, grace=serve.STOP_GRACE)
             log.close()
-            for name in names:
+            for name in names:  # whatever is left of a learner, their volume included
+                engine.stop(f"jupyter-{name}")
                 engine.remove_volume(f"jaxlab-work-{name}")
     peaks = sorted(r["peak_bytes"] for r in rows if r["peak_bytes"])
     peak = peaks[-1] if peaks else 0

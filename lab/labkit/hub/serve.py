@@ -28,6 +28,8 @@ CONFIG = DEPLOY / "jupyterhub_config.py"
 PROXY = DEPLOY / "node_modules" / ".bin" / "configurable-http-proxy"
 STATE = paths.OUT / "hub"
 MARKER = ".jaxlab-hub"
+# How long a stopping hub may take: it stops each learner's container (JupyterHub's cleanup).
+STOP_GRACE = 180.0
 
 
 def free_ports(count: int = 4) -> int:
@@ -103,7 +105,6 @@ def prepare(engine: Engine, settings: Settings, state: Path = STATE) -> Settings
 
 def serve(settings: Settings) -> int:
     """Run the hub until it stops (Ctrl-C or SIGTERM stop it and what it started)."""
-    state = Path(settings.state)
     url = f"http://{settings.bind}:{settings.port}"
     print(
         f"JupyterHub for a class of {settings.learners} on {settings.backend}: {url}\n"
@@ -112,5 +113,17 @@ def serve(settings: Settings) -> int:
         f"{settings.admin_password_file}; the class page: {url}/services/class/",
         flush=True,
     )
+    proc = start(settings)
+    try:
+        proc.wait()
+    finally:  # Ctrl-C or SIGTERM: the hub stops every learner's container on its way out
+        if proc.poll() is None:
+            processes.stop(proc, grace=STOP_GRACE)
+    return proc.returncode
+
+
+def start(settings: Settings, **kwargs) -> subprocess.Popen:
+    """JupyterHub with the lab's config and ``settings``, in its own folder."""
     env = {**os.environ, **settings.environment()}
-    return processes.run([sys.executable, "-m", "jupyterhub", "-f", str(CONFIG)], cwd=state, env=env)
+    cmd = [sys.executable, "-m", "jupyterhub", "-f", str(CONFIG)]
+    return processes.start(cmd, cwd=settings.state, env=env, **kwargs)
