@@ -500,16 +500,10 @@ def hub(
     base = port_number(port)
     if base > 65532:
         raise UsageError(f"--port {base}: the hub takes it and the three above it; give 65532 or less")
-    settings = Settings(
+    settings = Settings.at(
+        base,
         backend=name,
-        image="",
-        state="",
-        proxy="",
         bind=bind,
-        port=base,
-        proxy_api_port=base + 1,
-        hub_port=base + 2,
-        class_port=base + 3,
         password_file=str(Path(password_file).resolve()) if password_file else "",
         learners=count,
         learners_list=names,

@@ -44,6 +44,21 @@ class Settings:
     max_age: int = 0  # seconds a server may run at most (0: no limit)
     cull_every: int = 60
 
+    @classmethod
+    def at(cls, port: int, **given: Any) -> Settings:
+        """Settings of a hub on ``port``: its proxy's API, its own API and the class page take the
+        three ports above; the image, folder and proxy are filled in by serve.prepare."""
+        return cls(
+            image="",
+            state="",
+            proxy="",
+            port=port,
+            proxy_api_port=port + 1,
+            hub_port=port + 2,
+            class_port=port + 3,
+            **given,
+        )
+
     def environment(self) -> dict[str, str]:
         """The variables that carry these settings to the hub's config."""
         out = {}

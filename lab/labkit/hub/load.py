@@ -62,15 +62,9 @@ def _quietly(stop, name: str) -> None:
 def class_load(engine: Engine, backend: str = "cpu", learners: int = 20) -> dict:
     with tempfile.TemporaryDirectory(prefix="jaxlab-hub-bench-") as tmp:
         port = serve.free_ports(4)
-        settings = Settings(
+        settings = Settings.at(
+            port,
             backend=backend,
-            image="",
-            state="",
-            proxy="",
-            port=port,
-            proxy_api_port=port + 1,
-            hub_port=port + 2,
-            class_port=port + 3,
             learners=learners,
             learner_memory=GiB // 2,  # the lease is not what is measured here: every learner is seated
         )
