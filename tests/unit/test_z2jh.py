@@ -4,6 +4,7 @@ the right image and device, never root, with the learner's own volume."""
 from __future__ import annotations
 
 import asyncio
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from traitlets.config import Config
@@ -43,7 +44,9 @@ def pod(slug: str):
         await spawner.load_user_options()
         return await spawner.get_pod_manifest()
 
-    return asyncio.run(render())
+    # A thread of its own: a test before this one may have left an event loop running in this one.
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(lambda: asyncio.run(render())).result()
 
 
 @pytest.mark.parametrize(
