@@ -75,6 +75,8 @@ def port_number(value) -> int:
         "compare": "end with the verdict against the CPU reference of the same parameters; a disagreement "
         "fails the run (default: on)",
         "against": "the reference (a results file or run folder) for the verdict, instead of the CPU's",
+        "processes": "run the multi-process notebooks and checks as this many JAX processes (default 1)",
+        "launcher": "what starts those processes: local (on this host, default) or srun (Slurm)",
     },
 )
 @clear_errors
@@ -90,17 +92,23 @@ def lab(
     cell_timeout=None,
     compare=True,
     against=None,
+    processes=None,
+    launcher="local",
 ):
     """Run the exercise notebooks and the consistency checks; write out/<backend>/."""
-    from labkit import environment, lab_in_container, outdir, params, paths, plan, runner, runtimes, summary
+    from labkit import environment, lab_in_container, launch, outdir, params, paths, plan, runner, runtimes, summary
     from labkit.engine import Engine
 
     backend = backend or c.config.jaxlab.backend
     given = params.parse_assignments(param or [])
     jobs, cell_timeout = number(jobs, "--jobs"), number(cell_timeout, "--cell-timeout", float, 0.001)
+    processes = number(processes, "--processes") or 1
     engine = Engine.from_config(c.config)
     # Everything is checked here, on the host, before any image is built or kernel started.
-    plan.make_plan(backend, plan.select_notebooks(notebook or []), given, check_device=False)
+    if processes != 1:
+        launch.check_launcher(launcher, processes)
+    chosen = plan.multi_process_notebooks(notebook or []) if processes > 1 else plan.select_notebooks(notebook or [])
+    plan.make_plan(backend, chosen, given, check_device=False, processes=processes)
     outdir.check(out or paths.OUT / backend)
     if against:  # read now, as compare reads it: a file that is not lab results stops nothing half-way
         from labkit.compare.load import load
@@ -113,8 +121,10 @@ def lab(
     if notice:
         print(f"notice: {notice}", file=sys.stderr)
     if where == "docker":
+        if launcher != "local":
+            raise UsageError(f"--launcher {launcher} starts processes on the host: add --runtime local")
         code = lab_in_container.run_lab(
-            engine, backend, notebook or [], given, out, jobs, checks, cell_timeout, compare, against
+            engine, backend, notebook or [], given, out, jobs, checks, cell_timeout, compare, against, processes
         )
         if code:
             raise Exit(f"lab failed on {backend} in {BACKENDS[backend].image} (exit {code})", code=code)
@@ -131,6 +141,8 @@ def lab(
         cell_timeout=cell_timeout,
         compare=compare,
         against=against,
+        processes=processes,
+        launcher=launcher,
     )
     summary.print_table(result)
     if not result.ok:

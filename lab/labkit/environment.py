@@ -52,6 +52,8 @@ def describe(backend: str) -> dict:
         "platform": devices[0].platform,
         "device_kind": devices[0].device_kind,
         "device_count": len(devices),
+        # One axis of the comparison: a sum across processes adds partial sums in another order.
+        "process_count": jax.process_count(),
         "jax": jax.__version__,
         "jaxlib": _version("jaxlib"),
         "haiku": _version("dm-haiku"),

@@ -15,6 +15,7 @@ import os
 import re
 
 from .backends import get_backend
+from .distributed import check_count, join
 from .errors import LabError
 from .gpu_memory import apply_share
 
@@ -23,8 +24,9 @@ class BackendMismatch(LabError):
     pass
 
 
-def setup(backend_name: str):
-    """Configure JAX for ``backend_name`` and return the ``jax`` module, verified."""
+def setup(backend_name: str, processes: int = 1):
+    """Configure JAX for ``backend_name`` and return the ``jax`` module, verified. With
+    ``processes`` over 1, this process first joins the run's others (see labkit.distributed)."""
     backend = get_backend(backend_name)
     os.environ["JAX_PLATFORMS"] = backend.jax_platforms_value
     for key, value in backend.env.items():
@@ -41,9 +43,13 @@ def setup(backend_name: str):
     import jax
 
     jax.config.update("jax_platforms", os.environ["JAX_PLATFORMS"])
-    if backend.simulated_devices:
+    local_devices = simulated_per_process(backend.simulated_devices, processes)
+    if local_devices:
         # Must happen before the first device query; later it is silently too late.
-        jax.config.update("jax_num_cpu_devices", backend.simulated_devices)
+        jax.config.update("jax_num_cpu_devices", local_devices)
+    if processes > 1 and backend.platform == "cpu":
+        jax.config.update("jax_cpu_collectives_implementation", "gloo")  # collectives across processes
+    join(jax, processes)
     try:
         with _plugin_log_held() as held:
             found = jax.default_backend()
@@ -65,12 +71,20 @@ def setup(backend_name: str):
             f"{' '.join(backend.container_args) or 'no extra flags'}); refusing to fall back silently"
         )
     held.replay()  # JAX started where it was asked to: what the plugin logged is shown as usual
-    if backend.simulated_devices and jax.device_count() != backend.simulated_devices:
+    check_count(jax, processes)
+    if local_devices and jax.local_device_count() != local_devices:
         raise BackendMismatch(
-            f"expected {backend.simulated_devices} simulated CPU devices, found "
-            f"{jax.device_count()}: JAX was started before labkit.setup()"
+            f"expected {local_devices} simulated CPU devices, found "
+            f"{jax.local_device_count()}: JAX was started before labkit.setup()"
         )
     return jax
+
+
+def simulated_per_process(simulated: int, processes: int) -> int:
+    """Simulated CPU devices for each of ``processes``: the backend's count shared out, so that a
+    run in several processes has the same global mesh (8 devices as 2 x 4) and its results are
+    those of one process."""
+    return max(1, simulated // processes) if simulated else 0
 
 
 class _HeldLog(logging.Handler):

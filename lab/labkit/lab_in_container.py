@@ -64,6 +64,7 @@ def run_lab(
     cell_timeout: float | None = None,
     compare: bool = True,
     against: str | None = None,
+    processes: int = 1,
 ) -> int:
     """Build the image where it is not current (see :func:`ensure_image`), then ``invoke lab`` inside
     it; the run lands in the host's ``out`` (default out/<backend>/) by the same rules as a local
@@ -87,6 +88,10 @@ def run_lab(
         inner += ["-p", f"{name}={value}"]
     if jobs:
         inner += ["--jobs", str(jobs)]
+    if processes != 1:
+        # All processes in this one container, as on one host: they reach the coordinator on its
+        # 127.0.0.1, and a run needs no network between containers.
+        inner += ["--processes", str(processes)]
     if cell_timeout:
         inner += ["--cell-timeout", str(cell_timeout)]
     if not checks:

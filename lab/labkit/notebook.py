@@ -84,10 +84,11 @@ def start(notebook: str, namespace: dict):
         )
     backend = namespace.get("backend") or default_backend()
     namespace["backend"] = backend  # what the notebook's own code reads (plots, printed lines)
-    jax = setup(backend)
     declared = params.names(source)
+    # A notebook that declares ``processes`` can run as several processes (invoke lab --processes).
+    jax = setup(backend, int(namespace.get("processes") or 1) if "processes" in declared else 1)
     given = {name: namespace[name] for name in declared if name in namespace and name != "results_dir"}
-    lab = Lab(notebook, backend, given, namespace.get("results_dir") or "", namespace)
+    lab = Lab(notebook, backend, given, namespace.get("results_dir") or "", namespace, jax.process_index())
     follow_check_cells(lab)
     return jax, lab
 
@@ -96,10 +97,10 @@ class Lab:
     """One notebook's checks and records. Values go to ``<results_dir>/<notebook>.json`` when the
     lab runs the notebook (it sets ``results_dir``); a learner's own session writes nothing."""
 
-    def __init__(self, notebook: str, backend: str, given: dict, results_dir: str, namespace: dict):
+    def __init__(self, notebook: str, backend: str, given: dict, results_dir: str, namespace: dict, process: int = 0):
         self.notebook, self.backend, self.params = notebook, backend, dict(given)
         self._namespace = namespace
-        self.record = Recorder(notebook, results_dir or ".", dict(given))
+        self.record = Recorder(notebook, results_dir or ".", dict(given), process)
         self._saving = bool(results_dir)
         self.exercise: int | None = None  # the exercise the running check cell checks, if known
         self._unresolved: dict[int, str] = {}  # exercise -> the check of it that failed

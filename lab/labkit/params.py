@@ -19,8 +19,13 @@ from .errors import UsageError
 
 # Every notebook declares these; the runner sets the first and last itself.
 CORE = ("backend", "seed", "smoke", "results_dir")
-RUNNER_SET = ("backend", "results_dir")
-RUNNER_SET_BY = {"backend": "choose it with --backend", "results_dir": "results go to <out>/results; choose with --out"}
+RUNNER_SET = ("backend", "results_dir", "processes")
+RUNNER_SET_BY = {
+    "backend": "choose it with --backend",
+    "results_dir": "results go to <out>/results; choose with --out",
+    "processes": "choose it with --processes",
+}
+MULTI_PROCESS = "processes"  # the parameter a notebook declares when it can run as several processes
 
 _TRUE = {"true", "yes", "1", "on"}
 _FALSE = {"false", "no", "0", "off"}

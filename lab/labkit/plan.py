@@ -55,7 +55,9 @@ class Plan:
     given: dict[str, object]
 
 
-def make_plan(backend: str, notebooks: list[Path], given: dict[str, object], check_device: bool = True) -> Plan:
+def make_plan(
+    backend: str, notebooks: list[Path], given: dict[str, object], check_device: bool = True, processes: int = 1
+) -> Plan:
     be = get_backend(backend)
     if check_device:
         require_device(be)
@@ -64,7 +66,26 @@ def make_plan(backend: str, notebooks: list[Path], given: dict[str, object], che
     per_notebook = params_mod.resolve(notebooks, given)
     for values in per_notebook.values():
         values["backend"] = backend
+    if processes > 1:
+        for nb in notebooks:
+            per_notebook[nb.stem][params_mod.MULTI_PROCESS] = processes
     return Plan(backend, notebooks, per_notebook, dict(given))
+
+
+def multi_process_notebooks(names: list[str] | tuple[str, ...]) -> list[Path]:
+    """The notebooks a run of several processes runs: those that declare ``processes`` (all of
+    them, when none is named); a named notebook that does not is refused."""
+    chosen = select_notebooks(names)
+    able = [nb for nb in chosen if params_mod.MULTI_PROCESS in params_mod.names(nb)]
+    if names and (single := [nb.stem for nb in chosen if nb not in able]):
+        every = [nb.stem for nb in select_notebooks() if params_mod.MULTI_PROCESS in params_mod.names(nb)]
+        raise UsageError(
+            f"{', '.join(single)} runs in one process only; --processes runs the notebooks that declare "
+            f"a 'processes' parameter: {', '.join(every) or 'none'}"
+        )
+    if not able:
+        raise UsageError("none of the chosen notebooks declares a 'processes' parameter; --processes needs one")
+    return able
 
 
 def slots(backend: str, jobs: int | None, steps: int) -> int:

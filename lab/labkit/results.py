@@ -88,11 +88,13 @@ def write_json(path: Path, data: dict) -> None:
 
 
 class Recorder:
-    """Collects one notebook's results; ``save()`` writes ``<results_dir>/<notebook>.json``."""
+    """Collects one notebook's results; ``save()`` writes ``<results_dir>/<notebook>.json``, or, in
+    a run of several processes, ``<notebook>.process-<i>.json`` for each process but the first
+    (kept beside the run's results; the comparison reads process 0's)."""
 
-    def __init__(self, notebook: str, results_dir: str | os.PathLike, params: dict):
+    def __init__(self, notebook: str, results_dir: str | os.PathLike, params: dict, process: int = 0):
         self.notebook = notebook
-        self.path = Path(results_dir) / f"{notebook}.json"
+        self.path = Path(results_dir) / (f"{notebook}.json" if process == 0 else f"{notebook}.process-{process}.json")
         self.params = dict(params)
         self.values: dict[str, dict] = {}
         self.timings: list[dict] = []  # {"subject", "variant", "seconds"} records; see the module's doc

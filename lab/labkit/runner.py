@@ -22,7 +22,8 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn
 from . import outdir, paths, signals
 from .checks_phase import CHECK_SESSIONS
 from .errors import LabError, UsageError
-from .plan import Plan, make_plan, select_notebooks, slots
+from .launch import check_launcher, execute_processes
+from .plan import Plan, make_plan, multi_process_notebooks, select_notebooks, slots
 from .results import merge, source_digest, write_json
 from .steps import NOTEBOOK_TIMEOUT, Outcome, execute_steps
 from .summary import write_markdown
@@ -81,20 +82,38 @@ def run_lab(
     cell_timeout: float | None = None,
     compare: bool = False,
     against: Path | None = None,
+    processes: int = 1,
+    launcher: str = "local",
 ) -> LabRun:
     """Check the inputs, run the notebooks and the checks, and write ``out`` (default ``out/<backend>``).
-    With ``compare``, end with the verdict against ``against`` (default: the CPU reference)."""
-    plan = make_plan(backend, select_notebooks(notebooks), dict(given or {}))
+    With ``compare``, end with the verdict against ``against`` (default: the CPU reference). With
+    ``processes`` over 1, the multi-process notebooks and checks run as that many processes, started
+    by ``launcher`` (see labkit.launch)."""
+    if processes != 1:
+        check_launcher(launcher, processes)
+    chosen = multi_process_notebooks(notebooks) if processes > 1 else select_notebooks(notebooks)
+    plan = make_plan(backend, chosen, dict(given or {}), processes=processes)
     out = outdir.check(out or paths.OUT / backend)
     if jobs is not None and jobs < 1:
         raise UsageError(f"--jobs {jobs}: give a number of notebooks to run at once, 1 or more")
     jobs = slots(plan.backend, jobs, len(plan.notebooks) + (len(CHECK_SESSIONS) if checks else 0))
+    if processes > 1:
+        jobs = processes
     if cell_timeout is not None and cell_timeout <= 0:
         raise UsageError(f"--cell-timeout {cell_timeout}: give seconds, more than 0")
     with signals.stop_on_signals(), outdir.staged(out, backend) as staging:
         try:
             return _run_staged(
-                plan, staging, out, jobs, checks, timeout, show_progress, cell_timeout, against if compare else False
+                plan,
+                staging,
+                out,
+                jobs,
+                checks,
+                timeout,
+                show_progress,
+                cell_timeout,
+                against if compare else False,
+                (processes, launcher),
             )
         except KeyboardInterrupt as stop:
             code = getattr(stop, "exit_code", Interrupted.exit_code)
@@ -117,14 +136,21 @@ def _run_staged(
     show_progress: bool,
     cell_timeout: float | None,
     against: Path | None | Literal[False],
+    launched: tuple[int, str] = (1, "local"),
 ) -> LabRun:
     started = dt.datetime.now(dt.UTC)
     start = time.monotonic()
     progress = _progress() if show_progress else None
+    processes, launcher = launched
     try:
         if progress:
             progress.start()
-        outcomes, check = execute_steps(plan, staging, jobs, timeout, progress, cell_timeout, checks)
+        if processes > 1:
+            outcomes, check = execute_processes(
+                plan, staging, processes, launcher, timeout, progress, cell_timeout, checks
+            )
+        else:
+            outcomes, check = execute_steps(plan, staging, jobs, timeout, progress, cell_timeout, checks)
     finally:
         if progress:
             progress.stop()
@@ -133,6 +159,8 @@ def _run_staged(
         "backend": plan.backend,
         "params": plan.given,
         "jobs": jobs,
+        "processes": processes,
+        "launcher": launcher if processes > 1 else None,
         "started": started.isoformat(timespec="seconds"),
         "seconds": lab.seconds,
         "ok": lab.ok,

@@ -68,7 +68,7 @@ def execute_steps(
         if cancel.is_set():
             return Outcome(nb.stem, "cancelled", 0.0)
         task = progress.add_task(f"  {nb.stem}", total=1) if progress else None
-        outcome = _notebook(plan, nb, staging, results_dir, timeout, cell_timeout, cancel)
+        outcome = run_notebook(plan, nb, staging, results_dir, timeout, cell_timeout, cancel)
         if progress:
             assert task is not None and overall is not None  # both are added whenever progress is given
             progress.update(task, completed=1, description=f"  {nb.stem} [{_STYLE[outcome.status]}]{outcome.status}[/]")
@@ -99,7 +99,7 @@ def execute_steps(
         pool.shutdown(wait=True, cancel_futures=True)
 
 
-def _notebook(
+def run_notebook(
     plan: Plan,
     nb: Path,
     staging: Path,
@@ -107,13 +107,17 @@ def _notebook(
     timeout: float,
     cell_timeout: float | None,
     cancel: threading.Event,
+    suffix: str = "",
 ) -> Outcome:
-    """One notebook in a worker process of its own (``labkit.execute``), and how it ended."""
-    out_nb = staging / "notebooks" / nb.name
-    status_file = staging / "logs" / f"{nb.stem}.status.json"
+    """One notebook in a worker process of its own (``labkit.execute``), and how it ended. Its
+    files are named by the notebook's stem, and ``suffix`` (one process's of several: see
+    labkit.rank)."""
+    name = nb.stem + suffix
+    out_nb = staging / "notebooks" / f"{name}.ipynb"
+    status_file = staging / "logs" / f"{name}.status.json"
     injected = dict(plan.params[nb.stem], results_dir=str(results_dir))
     start = time.monotonic()
-    log_file = staging / "logs" / f"{nb.stem}.log"
+    log_file = staging / "logs" / f"{name}.log"
     with log_file.open("w") as log:
         limit = [str(cell_timeout)] if cell_timeout else []
         proc = processes.start(
@@ -136,7 +140,7 @@ def _notebook(
         status = json.loads(status_file.read_text())
         status_file.unlink()
         return Outcome(
-            nb.stem,
+            name,
             status["status"],
             seconds,
             status.get("cell"),
@@ -144,12 +148,12 @@ def _notebook(
             status.get("error", ""),
         )
     if ended == "timeout":
-        return Outcome(nb.stem, "timeout", seconds, error=f"no result after {timeout:.0f} s; kernel stopped")
+        return Outcome(name, "timeout", seconds, error=f"no result after {timeout:.0f} s; kernel stopped")
     if ended == "cancelled":
-        return Outcome(nb.stem, "cancelled", seconds)
+        return Outcome(name, "cancelled", seconds)
     lines = log_file.read_text().strip().splitlines()
     error = lines[-1] if lines else f"worker exited with code {proc.returncode}"
-    return Outcome(nb.stem, "failed", seconds, error=error)
+    return Outcome(name, "failed", seconds, error=error)
 
 
 _STYLE = {"passed": "green", "failed": "red", "timeout": "red", "cancelled": "yellow"}

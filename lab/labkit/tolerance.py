@@ -102,12 +102,20 @@ class Bound:
     allowances: tuple[Allowance, ...] = ()
 
 
-def between(dtype, backends, accumulates: bool = False) -> Bound:
-    """(atol, rtol) for comparing results of ``dtype`` computed on each of ``backends``.
+# The process count is one more axis: a sum over the devices of several processes adds its partial
+# sums in another order than one process does (measured: 6e-8 apart in float32 on 2 processes), so
+# results of runs with different process counts are held to the accumulation bound, as sums are.
+ACROSS_PROCESS_COUNTS = "results of runs with different process counts: collectives reorder their sums"
+
+
+def between(dtype, backends, accumulates: bool = False, process_counts=(1,)) -> Bound:
+    """(atol, rtol) for comparing results of ``dtype`` computed on each of ``backends``, by as many
+    processes each as ``process_counts`` says.
 
     Each backend's result is only as close to the truth as its own bound, so two backends agree
     only to the looser of their bounds: the larger atol and the larger rtol of the two.
     """
+    accumulates = accumulates or len(set(process_counts)) > 1  # see ACROSS_PROCESS_COUNTS
     bounds = {b: tolerance(dtype, b, accumulates) for b in dict.fromkeys(backends)}
     atol = max(a for a, _ in bounds.values())
     rtol = max(r for _, r in bounds.values())

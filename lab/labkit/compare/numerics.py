@@ -31,6 +31,7 @@ def compare_runs(base: Run, other: Run) -> list[Row]:
             rows.append(Row(other.label, nb, "*", "notebook", False, f"notebook recorded in {has.label} only"))
             continue
         a, b = base.notebooks[nb], other.notebooks[nb]
+        counts = tuple((r.get("environment") or {}).get("process_count", 1) for r in (a, b))
         for kind, compare_one in (("value", compare_value), ("fact", compare_fact)):
             section = f"{kind}s"
             ra, rb = a.get(section) or {}, b.get(section) or {}
@@ -39,12 +40,13 @@ def compare_runs(base: Run, other: Run) -> list[Row]:
                     has = base if key in ra else other
                     rows.append(Row(other.label, nb, key, kind, False, f"recorded in {has.label} only"))
                     continue
-                rows.append(compare_one(ra[key], rb[key], backends, Row(other.label, nb, key, kind, True)))
+                rows.append(compare_one(ra[key], rb[key], backends, Row(other.label, nb, key, kind, True), counts))
     return rows
 
 
-def compare_value(expected: dict, actual: dict, backends, row: Row) -> Row:
-    """An encoded array (see ``results.encode_array``) against the baseline's."""
+def compare_value(expected: dict, actual: dict, backends, row: Row, process_counts=(1,)) -> Row:
+    """An encoded array (see ``results.encode_array``) against the baseline's, computed by as many
+    processes as ``process_counts`` says (see ``tolerance.ACROSS_PROCESS_COUNTS``)."""
     if expected["dtype"] != actual["dtype"]:
         return row.fail(f"dtype {actual['dtype']}, baseline {expected['dtype']}")
     if expected["shape"] != actual["shape"]:
@@ -58,7 +60,7 @@ def compare_value(expected: dict, actual: dict, backends, row: Row) -> Row:
             f"notebook source marks a value one way"
         )
     try:
-        row.bound = between(expected["dtype"], backends, accumulates)
+        row.bound = between(expected["dtype"], backends, accumulates, process_counts)
     except (NoTolerance, TypeError):  # TypeError: not a dtype NumPy knows at all
         return row.fail(f"dtype {expected['dtype']} has no bound in the tolerance table (labkit/tolerance.py)")
     if "data" in expected and "data" in actual:
@@ -123,9 +125,9 @@ def compare_summary(expected: dict, actual: dict, row: Row) -> Row:
     return row
 
 
-def compare_fact(expected, actual, backends, row: Row) -> Row:
+def compare_fact(expected, actual, backends, row: Row, process_counts=(1,)) -> Row:
     """Equal JSON values; floats (a fraction, a ratio) within the float32 bound."""
-    bound = between("float32", backends)
+    bound = between("float32", backends, process_counts=process_counts)
     measures = []
     for where, e, a in _leaves(expected, actual):
         if _numbers(e, a) and (isinstance(e, float) or isinstance(a, float)):

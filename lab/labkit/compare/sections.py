@@ -9,6 +9,7 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from ..tolerance import ACROSS_PROCESS_COUNTS
 from .model import Comparison, PerfRow, Row, Run
 
 
@@ -80,6 +81,7 @@ def _runs(c: Comparison) -> Section:
             "platform",
             "device_kind",
             "device_count",
+            "process_count",
             "jax",
             "jaxlib",
             "haiku",
@@ -97,6 +99,12 @@ def _runs(c: Comparison) -> Section:
     ]
     headers = ["", *(f"{r.label} (baseline)" if i == 0 else r.label for i, r in enumerate(c.runs))]
     text = [f"Each run is compared with the baseline, {c.baseline.label}."]
+    counts = sorted({r.environment.get("process_count", 1) for r in c.runs})
+    if len(counts) > 1:
+        text.append(
+            f"The runs ran in {' and '.join(map(str, counts))} processes: values are held to the "
+            f"accumulation bound ({ACROSS_PROCESS_COUNTS})."
+        )
     for run in c.runs:  # a failed step recorded less, so its results show below as missing
         failed = [s["name"] for s in run.data["run"].get("steps", []) if s.get("status") != "passed"]
         if failed or run.data["run"].get("ok") is False:

@@ -22,6 +22,13 @@ def pytest_addoption(parser):
         help=f"backend the checks run on (default: ${BACKEND_VARIABLE}, else cpu)",
     )
     parser.addoption(
+        "--processes",
+        type=int,
+        default=1,
+        help="how many processes run this session together (labkit.rank starts each); over 1, only the "
+        "checks marked across_processes run",
+    )
+    parser.addoption(
         "--x64",
         action="store_true",
         help="run the float64 checks, and only those, with jax_enable_x64 on; without it they "
@@ -33,9 +40,12 @@ def pytest_configure(config):
     config.addinivalue_line(
         "markers", "consistency: jit/vmap/pmap/shard_map agree with eager and NumPy; `invoke lab` runs these"
     )
+    config.addinivalue_line(
+        "markers", "across_processes: a check that also runs in several processes (invoke lab --processes N)"
+    )
     name = config.getoption("backend")
     try:
-        jax = labkit.setup(name)
+        jax = labkit.setup(name, config.getoption("processes"))
     except labkit.LabError as err:
         raise pytest.UsageError(str(err)) from None
     # Strict settings: implicit rank promotion hides shape bugs that another backend may not forgive.
@@ -51,13 +61,17 @@ def is_float64_check(item) -> bool:
 
 
 def pytest_collection_modifyitems(config, items):
-    """A session runs either the float64 checks (``--x64``) or the rest, never both."""
+    """A session runs either the float64 checks (``--x64``) or the rest, never both; a session of
+    several processes runs only the checks marked ``across_processes``."""
     x64 = config.getoption("x64")
+    several = config.getoption("processes") > 1
     keep: list[pytest.Item] = []
     drop: list[pytest.Item] = []
     for item in items:
         is_check = item.get_closest_marker("consistency") is not None
-        (drop if is_check and is_float64_check(item) != x64 else keep).append(item)
+        wrong_dtype = is_check and is_float64_check(item) != x64
+        one_process_only = several and item.get_closest_marker("across_processes") is None
+        (drop if wrong_dtype or one_process_only else keep).append(item)
     if drop:
         config.hook.pytest_deselected(items=drop)
         items[:] = keep
