@@ -34,10 +34,10 @@ def mesh():
     return jax.make_mesh((jax.device_count(),), (AXIS,))
 
 
-def my_rows(sharding: NamedSharding, shape: tuple[int, ...]) -> slice:
+def my_rows(sharding: jax.sharding.Sharding, shape: tuple[int, ...]) -> slice:
     """The rows of a global array of ``shape`` that this process holds under ``sharding``."""
-    blocks = sharding.addressable_devices_indices_map(shape).values()
-    return slice(min(b[0].start for b in blocks), max(b[0].stop for b in blocks))
+    rows = [index[0] for index in sharding.addressable_devices_indices_map(shape).values() if index]
+    return slice(min(r.start for r in rows), max(r.stop for r in rows))
 
 
 def global_array(mesh, full: np.ndarray) -> jax.Array:
