@@ -146,7 +146,9 @@ def lab(
     )
     summary.print_table(result)
     if not result.ok:
-        raise Exit(f"lab failed on {backend}: see {result.out / 'summary.md'}", code=1)
+        # In a run of several processes, the first failure names the process the others stopped for.
+        first = next((s.error for s in result.steps if processes > 1 and s.status in ("failed", "timeout")), "")
+        raise Exit(f"lab failed on {backend}: {first + '; ' if first else ''}see {result.out / 'summary.md'}", code=1)
 
 
 @task(help={"backend": HELP_BACKEND, "lock": "lock file variant, e.g. cuda12 for NVIDIA drivers < 580"})

@@ -166,8 +166,8 @@ def gather(staging: Path, processes: int, ended: dict[int, int | str], seconds: 
         else:
             why = f"stopped: process {culprit[0]} failed first" if culprit else "stopped before it reported"
             outcomes.append(Outcome(f"process {i}", "cancelled", round(seconds, 2), error=why))
-    for o in outcomes:
-        if not o.ok and not o.error.startswith("process "):
+    for o in outcomes:  # a failure names its process, wherever it is read
+        if o.status in ("failed", "timeout") and not o.error.startswith("process "):
             o.error = f"process {_process_of(o.name)}: {o.error or o.status}"
     return outcomes
 
