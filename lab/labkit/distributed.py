@@ -75,7 +75,11 @@ def split_address(address: str) -> tuple[str, int]:
 
 
 def port_free(host: str, port: int) -> bool:
+    """Whether a coordinator could listen at ``host:port``. As gRPC binds it: with SO_REUSEADDR, so
+    the closed connections of the run's previous coordinator (a notebook's, before the checks')
+    do not count, and a listener does."""
     with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             probe.bind((host, port))
         except OSError:

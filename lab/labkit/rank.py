@@ -34,11 +34,14 @@ from .steps import Outcome, checks_outcome, run_notebook
 LAUNCHER_IDS = (PROCESS_ID, "SLURM_PROCID", "OMPI_COMM_WORLD_RANK", "JOB_COMPLETION_INDEX")
 
 
+def told_by() -> str | None:
+    """The launcher's variable that says which process this is, if any."""
+    return next((name for name in LAUNCHER_IDS if os.environ.get(name, "").isdigit()), None)
+
+
 def process_id() -> int:
-    for name in LAUNCHER_IDS:
-        if (value := os.environ.get(name, "")).isdigit():
-            return int(value)
-    return 0
+    name = told_by()
+    return int(os.environ[name]) if name else 0
 
 
 def suffix(process: int) -> str:
@@ -103,7 +106,12 @@ def main(argv: list[str]) -> int:
             outcomes = run(staging)
         except KeyboardInterrupt:
             return 130
-    report = {"process": me, "host": socket.gethostname(), "steps": [asdict(o) for o in outcomes]}
+    report = {
+        "process": me,
+        "host": socket.gethostname(),
+        "told_by": told_by(),
+        "steps": [asdict(o) for o in outcomes],
+    }
     (staging / "processes" / f"{me}.json").write_text(json.dumps(report))
     return 0 if all(o.ok for o in outcomes) else 1
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -163,3 +164,35 @@ def test_a_count_that_joined_otherwise_than_asked_is_refused():
     check_count(type("One", (), {"process_count": staticmethod(lambda: 2)}), 2)
     with pytest.raises(JoinFailed, match="asks for 2 processes, but 3 joined"):
         check_count(Joined, 2)
+
+
+def slurm_answers() -> bool:
+    if not shutil.which("srun") or not shutil.which("sinfo"):
+        return False
+    try:
+        states = subprocess.run(["sinfo", "-h", "-o", "%T"], capture_output=True, text=True, timeout=20).stdout.split()
+    except (OSError, subprocess.SubprocessError):
+        return False
+    return any(state.rstrip("*") in ("idle", "mixed", "allocated") for state in states)
+
+
+@pytest.fixture
+def slurm():
+    """A Slurm cluster that runs jobs here (CI starts a single-node one with .ci/slurm)."""
+    if not slurm_answers():
+        message = "no Slurm cluster answers here (srun, and a node that is up)"
+        if os.environ.get("JAXLAB_REQUIRE_SLURM") == "1":
+            pytest.fail(message + ", but JAXLAB_REQUIRE_SLURM=1")
+        pytest.skip(message + "; bash .ci/slurm starts one (root), JAXLAB_REQUIRE_SLURM=1 makes this a failure")
+
+
+def test_srun_runs_the_two_process_lab_and_jax_finds_its_processes_itself(tmp_path, backend, slurm):
+    result = invoke(*lab_args(tmp_path / "srun", "--launcher", "srun", "--backend", backend))
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    results = json.loads((tmp_path / "srun" / "results.json").read_text())
+    assert results["run"]["launcher"] == "srun" and results["run"]["ok"]
+    assert "agree with the CPU reference" in results["run"]["verdict"]
+    assert results["notebooks"][MULTI]["environment"]["process_count"] == 2
+    # Slurm, not the lab, told each process who it is (and JAX read the same variables)
+    reports = [json.loads((tmp_path / "srun" / "processes" / f"{i}.json").read_text()) for i in (0, 1)]
+    assert [(r["process"], r["told_by"]) for r in reports] == [(0, "SLURM_PROCID"), (1, "SLURM_PROCID")]
