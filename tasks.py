@@ -151,6 +151,31 @@ def lab(
         raise Exit(f"lab failed on {backend}: {first + '; ' if first else ''}see {result.out / 'summary.md'}", code=1)
 
 
+@task(
+    help={
+        "tpu_name": "the TPU slice's name",
+        "zone": "its zone, e.g. us-central2-b",
+        "accelerator_type": "its type, e.g. v4-32 or v5litepod-16 (it sets the host count and runtime version)",
+        "create": "create the slice first, with its generation's runtime version",
+        "dry_run": "print the commands, run nothing",
+        "out": "where each host's results land (default out/pod/<name>)",
+    }
+)
+@clear_errors
+def pod(c, tpu_name="", zone="", accelerator_type="", create=False, dry_run=False, out=None):
+    """Run the lab on every host of a Cloud TPU pod slice, one process each, and gather the results."""
+    from labkit import paths
+    from labkit import pod as pod_mod
+    from labkit.engine import Engine
+
+    folder = Path(out) if out else paths.OUT / "pod" / (tpu_name or "slice")
+    if dry_run:
+        for step in pod_mod.steps(tpu_name, zone, accelerator_type, create, folder, folder / pod_mod.ARCHIVE):
+            print(f"# {step.what}\n{step.line}")
+        return
+    pod_mod.run(tpu_name, zone, accelerator_type, create, folder, Engine.from_config(c.config))
+
+
 @task(help={"backend": HELP_BACKEND, "lock": "lock file variant, e.g. cuda12 for NVIDIA drivers < 580"})
 @clear_errors
 def build(c, backend=None, lock=None):
@@ -545,7 +570,7 @@ def notebooks(c):
 
 
 ns = Collection(
-    lab, test, bench, build, jupyter, shell, compare, reference, lock, handouts, bundle, notebooks, sync, lint, hub
+    lab, test, bench, build, jupyter, shell, compare, reference, lock, handouts, bundle, notebooks, sync, lint, hub, pod
 )
 # Defaults live in config so INVOKE_JAXLAB_BACKEND=cuda (or an invoke.yaml) changes them.
 ns.configure(

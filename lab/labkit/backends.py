@@ -175,6 +175,49 @@ BACKENDS: dict[str, Backend] = {
     )
 }
 
+
+@dataclass(frozen=True)
+class TpuGeneration:
+    """One Cloud TPU generation, as Cloud TPU's documentation describes it: the software (runtime)
+    version a TPU VM of it boots (``gcloud ... create --version``; a mismatched one boots a VM that
+    SSH cannot reach), what the number in its accelerator type counts, and its chips per host."""
+
+    prefix: str  # the accelerator type's name before the dash: v4 in v4-32
+    runtime_version: str
+    counts: str  # what "-N" counts: "cores" (TensorCores, two per chip) or "chips"
+    chips_per_host: int  # chips on each TPU VM of a slice of several hosts
+
+    def hosts(self, count: int) -> int:
+        chips = count // 2 if self.counts == "cores" else count
+        return max(1, chips // self.chips_per_host)
+
+
+# The TPU backend's generations (cloud.google.com/tpu/docs/runtimes and each generation's page).
+TPU_GENERATIONS = {
+    g.prefix: g
+    for g in (
+        TpuGeneration("v2", "tpu-ubuntu2204-base", "cores", 4),
+        TpuGeneration("v3", "tpu-ubuntu2204-base", "cores", 4),
+        TpuGeneration("v4", "tpu-ubuntu2204-base", "cores", 4),
+        TpuGeneration("v5litepod", "v2-alpha-tpuv5-lite", "chips", 8),  # v5e
+        TpuGeneration("v5p", "v2-alpha-tpuv5", "cores", 4),
+        TpuGeneration("v6e", "v2-alpha-tpuv6e", "chips", 8),
+    )
+}
+
+
+def tpu_slice(accelerator_type: str) -> tuple[TpuGeneration, int]:
+    """(the generation, the number of hosts) of an accelerator type such as v4-32 or v5litepod-16."""
+    prefix, _, count = accelerator_type.partition("-")
+    if prefix not in TPU_GENERATIONS or not count.isdigit() or int(count) < 1:
+        raise UsageError(
+            f"unknown accelerator type {accelerator_type!r}; give <generation>-<size>, e.g. v4-32 or "
+            f"v5litepod-16, with a generation of {', '.join(TPU_GENERATIONS)}"
+        )
+    generation = TPU_GENERATIONS[prefix]
+    return generation, generation.hosts(int(count))
+
+
 # The one name for the default backend, read by invoke (its config: jaxlab.backend), by pytest's
 # --backend and set by each image, so `invoke lab` and `pytest` agree inside jaxlab:cuda.
 BACKEND_VARIABLE = "INVOKE_JAXLAB_BACKEND"

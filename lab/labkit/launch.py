@@ -31,12 +31,15 @@ from . import signals
 from .distributed import COORDINATOR, PROCESS_COUNT, PROCESS_ID
 from .errors import UsageError
 from .plan import Plan
-from .rank import write_plan
+from .rank import process_id, write_plan
 from .steps import NOTEBOOK_TIMEOUT, Outcome
 
 LAUNCHERS = {
     "local": "N processes on this host, with a coordinator on 127.0.0.1",
     "srun": "Slurm's srun -n N, on the nodes Slurm gives; JAX finds the coordinator itself",
+    # invoke pod and the JobSet start `invoke lab --launcher cluster` on every host themselves
+    "cluster": "this is one of the N processes a cluster started (a TPU pod's --worker=all, a JobSet's pods): "
+    "run this one; JAX finds the others",
 }
 
 
@@ -60,6 +63,8 @@ def check_launcher(launcher: str, processes: int) -> None:
 def rank_commands(launcher: str, processes: int, staging: Path) -> list[tuple[list[str], dict[str, str]]]:
     """The command (and extra environment) of each process that the launcher starts itself."""
     rank = [sys.executable, "-m", "labkit.rank", str(staging)]
+    if launcher == "cluster":
+        return [(rank, {})]
     if launcher == "srun":
         # One srun starts them all; Slurm stops the others when one fails, and labels their output.
         srun = ["srun", f"--ntasks={processes}", "--kill-on-bad-exit=1", "--label"]
@@ -86,7 +91,10 @@ def execute_processes(
     task = progress.add_task(f"{processes} processes ({launcher})", total=1) if progress else None
     started = time.monotonic()
     ended = _run_all(commands, staging, timeout * (len(plan.notebooks) + checks))
-    outcomes = gather(staging, processes, ended, time.monotonic() - started, launcher)
+    here: list[int] | range = range(processes)
+    if launcher == "cluster":  # a cluster's host runs and gathers its own process only
+        here, ended = [process_id()], {process_id(): code for code in ended.values()}
+    outcomes = gather(staging, here, ended, time.monotonic() - started, launcher)
     if progress and task is not None:
         progress.update(task, completed=1)
     notebooks = [o for o in outcomes if not o.name.startswith("checks")]
@@ -148,17 +156,18 @@ def _stop_leftovers(seen: dict[int, psutil.Process]) -> None:
 _SRUN_TASK = re.compile(r"task (\d+): (.+)$", re.M)
 
 
-def gather(staging: Path, processes: int, ended: dict[int, int | str], seconds: float, launcher: str) -> list[Outcome]:
-    """Every process's steps, from the reports they wrote; a process that wrote none (killed, or
-    stopped here) gets one step that says so, naming the process that failed first."""
+def gather(staging: Path, processes, ended: dict[int, int | str], seconds: float, launcher: str) -> list[Outcome]:
+    """The steps of ``processes`` (their numbers), from the reports they wrote; a process that
+    wrote none (killed, or stopped here) gets one step that says so, naming the process that failed
+    first."""
     reports = {}
-    for i in range(processes):
+    for i in processes:
         path = staging / "processes" / f"{i}.json"
         if path.is_file():
             reports[i] = json.loads(path.read_text())
-    culprit = _first_failure(staging, processes, ended, reports, launcher)
+    culprit = _first_failure(staging, ended, reports, launcher)
     outcomes: list[Outcome] = []
-    for i in range(processes):
+    for i in processes:
         if i in reports:
             outcomes += [Outcome(**step) for step in reports[i]["steps"]]
         elif culprit and culprit[0] == i:
@@ -177,7 +186,7 @@ def _process_of(name: str) -> int:
     return int(m.group(1) or m.group(2)) if m else 0
 
 
-def _first_failure(staging, processes, ended, reports, launcher) -> tuple[int, str] | None:
+def _first_failure(staging, ended, reports, launcher) -> tuple[int, str] | None:
     """(the process that failed first, why), from its report, its exit, or srun's log."""
     for i, report in sorted(reports.items()):
         failed = [s for s in report["steps"] if s["status"] != "passed"]
