@@ -62,7 +62,7 @@ def test_the_dry_run_is_cloud_tpu_s_documented_form(accelerator_type):
         "accelerator-type": accelerator_type,
         "version": RUNTIME[accelerator_type],
     }
-    for verb, positional, flags in commands[1:4]:  # to every host at once
+    for verb, _, flags in commands[1:4]:  # to every host at once
         assert flags["worker"] == "all" and flags["zone"] == "us-central2-b", (verb, flags)
     _, _, run = commands[3]
     lab = shlex.split(run["command"].split(" && ")[-1])
