@@ -176,6 +176,30 @@ def pod(c, tpu_name="", zone="", accelerator_type="", create=False, dry_run=Fals
     pod_mod.run(tpu_name, zone, accelerator_type, create, folder, Engine.from_config(c.config))
 
 
+@task(
+    help={
+        "backend": "cuda or tpu",
+        "image": "the lab's image as the cluster pulls it, e.g. REGISTRY/jaxlab:tpu",
+        "accelerator_type": "TPU: the slice, e.g. v5litepod-16 (sets the hosts, topology and chips)",
+        "hosts": "GPU: how many hosts (one process each)",
+        "gpus_per_host": "GPU: the GPUs of each host (default 1)",
+    }
+)
+@clear_errors
+def jobset(c, backend=None, image="", accelerator_type="", hosts=None, gpus_per_host=None):
+    """Print deploy/jobset.yaml filled in: the lab as a Kubernetes JobSet, one process per host."""
+    from labkit import jobset as jobset_mod
+
+    manifest = jobset_mod.render(
+        backend or c.config.jaxlab.backend,
+        image,
+        accelerator_type,
+        number(hosts, "--hosts") or 0,
+        number(gpus_per_host, "--gpus-per-host") or 1,
+    )
+    print(jobset_mod.dump(manifest), end="")
+
+
 @task(help={"backend": HELP_BACKEND, "lock": "lock file variant, e.g. cuda12 for NVIDIA drivers < 580"})
 @clear_errors
 def build(c, backend=None, lock=None):
@@ -570,7 +594,23 @@ def notebooks(c):
 
 
 ns = Collection(
-    lab, test, bench, build, jupyter, shell, compare, reference, lock, handouts, bundle, notebooks, sync, lint, hub, pod
+    lab,
+    test,
+    bench,
+    build,
+    jupyter,
+    shell,
+    compare,
+    reference,
+    lock,
+    handouts,
+    bundle,
+    notebooks,
+    sync,
+    lint,
+    hub,
+    pod,
+    jobset,
 )
 # Defaults live in config so INVOKE_JAXLAB_BACKEND=cuda (or an invoke.yaml) changes them.
 ns.configure(

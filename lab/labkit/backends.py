@@ -186,22 +186,41 @@ class TpuGeneration:
     runtime_version: str
     counts: str  # what "-N" counts: "cores" (TensorCores, two per chip) or "chips"
     chips_per_host: int  # chips on each TPU VM of a slice of several hosts
+    gke_accelerator: str  # GKE's node label for it (cloud.google.com/gke-tpu-accelerator)
+    dimensions: int  # its chips' torus: 2 (x by y) or 3 (x by y by z)
+
+    def chips(self, count: int) -> int:
+        return count // 2 if self.counts == "cores" else count
 
     def hosts(self, count: int) -> int:
-        chips = count // 2 if self.counts == "cores" else count
-        return max(1, chips // self.chips_per_host)
+        return max(1, self.chips(count) // self.chips_per_host)
+
+    def topology(self, count: int) -> str:
+        """The slice's chips as GKE names their shape: 4x4 for v5litepod-16, 2x2x4 for v4-32.
+        Powers of two, doubled one axis at a time as the documented shapes grow."""
+        dims = [1] * self.dimensions
+        order = [0, 1] if self.dimensions == 2 else [0, 1, 2]
+        chips, step = self.chips(count), 0
+        while chips > 1:
+            axis = order[step] if step < len(order) else order[::-1][(step - len(order)) % len(order)]
+            dims[axis] *= 2
+            chips //= 2
+            step += 1
+        if self.dimensions == 2:
+            dims.sort()
+        return "x".join(map(str, dims))
 
 
 # The TPU backend's generations (cloud.google.com/tpu/docs/runtimes and each generation's page).
 TPU_GENERATIONS = {
     g.prefix: g
     for g in (
-        TpuGeneration("v2", "tpu-ubuntu2204-base", "cores", 4),
-        TpuGeneration("v3", "tpu-ubuntu2204-base", "cores", 4),
-        TpuGeneration("v4", "tpu-ubuntu2204-base", "cores", 4),
-        TpuGeneration("v5litepod", "v2-alpha-tpuv5-lite", "chips", 8),  # v5e
-        TpuGeneration("v5p", "v2-alpha-tpuv5", "cores", 4),
-        TpuGeneration("v6e", "v2-alpha-tpuv6e", "chips", 8),
+        TpuGeneration("v2", "tpu-ubuntu2204-base", "cores", 4, "", 2),
+        TpuGeneration("v3", "tpu-ubuntu2204-base", "cores", 4, "", 2),
+        TpuGeneration("v4", "tpu-ubuntu2204-base", "cores", 4, "tpu-v4-podslice", 3),
+        TpuGeneration("v5litepod", "v2-alpha-tpuv5-lite", "chips", 8, "tpu-v5-lite-podslice", 2),  # v5e
+        TpuGeneration("v5p", "v2-alpha-tpuv5", "cores", 4, "tpu-v5p-slice", 3),
+        TpuGeneration("v6e", "v2-alpha-tpuv6e", "chips", 8, "tpu-v6e-slice", 2),
     )
 }
 
