@@ -49,6 +49,23 @@ def test_lab_passes_inside_the_cpu_image_and_output_belongs_to_the_invoking_user
     assert owners == {os.getuid()}
 
 
+def test_two_processes_run_in_one_cpu_container_and_end_with_the_verdict(cpu_image, tmp_path):
+    """Both processes in one container, as on one host: they reach the coordinator on its loopback."""
+    out = tmp_path / "out" / "cpu"
+    result = invoke("lab", "--backend", "cpu", "--runtime", "docker", "--processes", "2", "--out", str(out))
+    assert result.returncode == 0, (result.stdout + result.stderr)[-3000:]
+    results = json.loads((out / "results.json").read_text())
+    assert results["run"]["processes"] == 2 and "agree with the CPU reference" in results["run"]["verdict"]
+    assert {s["name"] for s in results["run"]["steps"]} == {
+        "15_multi_process",
+        "15_multi_process.process-1",
+        "checks",
+    }
+    assert (out / "notebooks" / "15_multi_process.process-1.ipynb").is_file()
+    owners = {p.stat().st_uid for p in out.rglob("*")} | {out.stat().st_uid}
+    assert owners == {os.getuid()}
+
+
 def test_docker_runtime_takes_a_notebook_by_path_from_outside_the_lab(cpu_image, tmp_path):
     out = tmp_path / "out" / "cpu"
     notebook = FIXTURES / "01_ok.ipynb"  # not in the image: mounted read-only
