@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from . import paths
-from .backends import BACKENDS, Backend
+from .backends import BACKENDS, TPU_GENERATIONS, Backend
 from .errors import LabError, UsageError
 
 
@@ -176,11 +176,24 @@ def readme_table() -> str:
     return "\n".join(rows) + "\n"
 
 
+def tpu_table() -> str:
+    """The TPU generations, as a TPU VM or a pod slice of each is created (labkit.backends)."""
+    rows = [
+        "| generation | `--version` (runtime) | the size counts | chips per host | GKE node pool |",
+        "| --- | --- | --- | --- | --- |",
+    ]
+    for g in TPU_GENERATIONS.values():
+        pool = f"`{g.gke_accelerator}`" if g.gke_accelerator else "none"
+        rows.append(f"| `{g.prefix}` | `{g.runtime_version}` | {g.counts} | {g.chips_per_host} | {pool} |")
+    return "\n".join(rows) + "\n"
+
+
 MARK = "invoke sync writes this from lab/labkit/backends.py: edit the registry, not these lines"
 GENERATED = [
     Generated(paths.ROOT / "docker" / "Dockerfile", f"# >>> {MARK}", "# <<< invoke sync", dockerfile_stages),
     Generated(paths.ROOT / "compose.yaml", f"  # >>> {MARK}", "  # <<< invoke sync", compose_services),
     Generated(paths.ROOT / "README.md", f"<!-- >>> {MARK} -->", "<!-- <<< invoke sync -->", readme_table),
+    Generated(paths.ROOT / "README.md", f"<!-- >>> TPU: {MARK} -->", "<!-- <<< invoke sync: TPU -->", tpu_table),
 ]
 
 

@@ -3,6 +3,7 @@ documented form, with each generation's runtime version and one process per host
 
 from __future__ import annotations
 
+import re
 import shlex
 
 import pytest
@@ -88,3 +89,39 @@ def test_without_create_the_slice_is_taken_as_it_is():
 def test_a_slice_the_lab_cannot_name_is_refused_in_one_line(args, says):
     result = invoke("pod", "--dry-run", *args, timeout=60)
     assert says in one_line_error(result)
+
+
+def readme_tpu_vm_block() -> list[str]:
+    from labkit import paths
+
+    text = (paths.ROOT / "README.md").read_text()
+    section = text.split("### On a Cloud TPU VM", 1)[1].split("\n### ", 1)[0]
+    block = section.split("```bash\n", 1)[1].split("```", 1)[0]
+    return [line for line in block.replace("\\\n", " ").splitlines() if line.strip() and not line.startswith("#")]
+
+
+def test_the_readmes_tpu_vm_is_created_with_its_generation_s_runtime_version():
+    from labkit.backends import tpu_slice
+
+    (create,) = [shlex.split(line) for line in readme_tpu_vm_block() if " tpu-vm create " in line]
+    _, _, flags = parse(create)
+    generation, _ = tpu_slice(flags["accelerator-type"])
+    assert flags["version"] == generation.runtime_version
+
+
+def test_the_readmes_tpu_vm_runs_the_lab_in_the_image_and_installs_no_python_on_the_vm():
+    """Ubuntu 22.04's python3 is 3.10, older than the pins allow; the image brings its own 3.11."""
+    from labkit import paths
+    from labkit.backends import get_backend
+
+    lines = readme_tpu_vm_block()
+    on_the_vm = lines[lines.index(next(ln for ln in lines if ln.startswith("git clone"))) :]
+    assert not [ln for ln in on_the_vm if re.search(r"python3\.1\d|venv|pip install|apt|deadsnakes|ppa", ln)]
+    build = next(shlex.split(ln) for ln in on_the_vm if "docker build" in ln)
+    assert "BACKEND=tpu" in build and build[build.index("-t") + 1] == get_backend("tpu").image
+    run = next(shlex.split(ln) for ln in on_the_vm if "docker run" in ln)
+    assert set(get_backend("tpu").container_args) <= set(run) and get_backend("tpu").image in run
+    assert run[run.index(get_backend("tpu").image) + 1 :][:2] == ["invoke", "lab"]
+    requires = re.search(r'requires-python = ">=3\.(\d+)"', (paths.ROOT / "pyproject.toml").read_text())
+    base = re.search(r"ARG BASE_IMAGE=debian:(\w+)", (paths.ROOT / "docker" / "Dockerfile").read_text())
+    assert requires and base and base.group(1) == "bookworm" and int(requires.group(1)) <= 11  # bookworm: 3.11
