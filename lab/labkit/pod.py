@@ -111,11 +111,11 @@ def run(name: str, zone: str, accelerator_type: str, create: bool, out: Path, en
 
     from . import outdir, processes
 
-    if not shutil.which("gcloud"):
-        raise UsageError("invoke pod needs the Google Cloud CLI (gcloud) on PATH; --dry-run prints the commands")
     folder = outdir.owned_folder(out, MARKER, "--out", "invoke pod", example=" such as out/pod/<name>")
     archive = folder / ARCHIVE
     plan = steps(name, zone, accelerator_type, create, folder, archive)  # checked before anything is written
+    if not shutil.which("gcloud"):
+        raise UsageError("invoke pod needs the Google Cloud CLI (gcloud) on PATH; --dry-run prints the commands")
     folder.mkdir(parents=True, exist_ok=True)
     (folder / MARKER).touch()
     with archive.open("wb") as fh:

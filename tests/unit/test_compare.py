@@ -458,3 +458,22 @@ def test_the_tolerance_of_an_unknown_dtype_is_one_line_naming_it():
         tolerance.tolerance(np.longdouble)
     message = str(refused.value)
     assert message.startswith("the lab has no tolerance for float128 values") and "\n" not in message
+
+
+def test_runs_of_different_process_counts_are_held_to_the_accumulation_bound():
+    """A psum over several processes adds its partial sums in another order: a float32 value that
+    differs by more than the elementwise bound, within the accumulation bound, agrees across process
+    counts, and not between two runs of one process each."""
+    from labkit.compare.model import Row
+    from labkit.compare.numerics import compare_value
+
+    atol, rtol = tolerance.tolerance("float32", "cpu")
+    base = np.float32(3.0)
+    moved = np.float32(base + 10 * (atol + rtol * base))  # 10x the elementwise bound
+    a, b = encode_array(base), encode_array(moved)
+
+    def ok(counts) -> bool:
+        return compare_value(a, b, ("cpu", "cpu"), Row("b", "nb", "k", "value", True), counts).ok
+
+    assert ok((1, 2)) and ok((2, 4))
+    assert not ok((1, 1)) and not ok((2, 2))

@@ -182,6 +182,7 @@ WRITERS = {
     "compare": [*SMOKE_PAIR, "--out"],
     "jupyter": ["--work"],
     "hub": ["--learners", "3", "--out"],
+    "pod": ["--tpu-name", "lab", "--zone", "z", "--accelerator-type", "v4-8", "--out"],
 }
 FOLDER_FLAGS = {"out", "work"}
 # Every command that writes files of its own in a place of its own under the checkout (the file,
@@ -193,7 +194,7 @@ OWN_PLACE = {
     "sync": ([], "compose.yaml"),
 }
 # And the commands that write no file on this machine (build and shell leave it to the engine).
-NO_FILES = {"build", "lint", "notebooks", "shell", "test"}
+NO_FILES = {"build", "jobset", "lint", "notebooks", "shell", "test"}
 
 
 def test_every_command_is_listed_by_what_it_writes():
