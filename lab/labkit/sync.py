@@ -152,11 +152,13 @@ def _at_once(b: Backend) -> str:
     return "one step per core" + (", all sharing the device" if b.device_globs else "")
 
 
+def markdown_table(header: list[str], rows: list[list[str]]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "| " + " | ".join("---" for _ in header) + " |"]
+    return "\n".join(lines + ["| " + " | ".join(row) + " |" for row in rows]) + "\n"
+
+
 def readme_table() -> str:
-    rows = [
-        "| backend | `JAX_PLATFORMS` | in this Python | image (`invoke build`) | container flags | device | at once |",
-        "| --- | --- | --- | --- | --- | --- | --- |",
-    ]
+    rows = []
     for b in BACKENDS.values():
         extra = f'`pip install -e ".[{b.pip_extra}]"` (`{b.jax_extra}`)' if b.pip_extra else "`pip install -e .`"
         extra += "".join(f'; `".[{lock}]"`: {b.lock_notes[lock]}' for lock in b.locks[1:] if lock in b.lock_notes)
@@ -170,22 +172,25 @@ def readme_table() -> str:
             if b.simulated_devices and "simulated" not in b.description
             else ""
         )
-        rows.append(
-            f"| `{b.name}` | `{b.jax_platforms_value}` | {extra} | {image} | {flags} | {device} | {_at_once(b)} |"
-        )
-    return "\n".join(rows) + "\n"
+        rows.append([f"`{b.name}`", f"`{b.jax_platforms_value}`", extra, image, flags, device, _at_once(b)])
+    header = ["backend", "`JAX_PLATFORMS`", "in this Python", "image (`invoke build`)", "container flags", "device"]
+    return markdown_table([*header, "at once"], rows)
 
 
 def tpu_table() -> str:
     """The TPU generations, as a TPU VM or a pod slice of each is created (labkit.backends)."""
+    header = ["generation", "`--version` (runtime)", "the size counts", "chips per host", "GKE node pool"]
     rows = [
-        "| generation | `--version` (runtime) | the size counts | chips per host | GKE node pool |",
-        "| --- | --- | --- | --- | --- |",
+        [
+            f"`{g.prefix}`",
+            f"`{g.runtime_version}`",
+            g.counts,
+            str(g.chips_per_host),
+            f"`{g.gke_accelerator}`" if g.gke_accelerator else "none",
+        ]
+        for g in TPU_GENERATIONS.values()
     ]
-    for g in TPU_GENERATIONS.values():
-        pool = f"`{g.gke_accelerator}`" if g.gke_accelerator else "none"
-        rows.append(f"| `{g.prefix}` | `{g.runtime_version}` | {g.counts} | {g.chips_per_host} | {pool} |")
-    return "\n".join(rows) + "\n"
+    return markdown_table(header, rows)
 
 
 MARK = "invoke sync writes this from lab/labkit/backends.py: edit the registry, not these lines"
