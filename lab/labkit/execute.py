@@ -17,6 +17,9 @@ import papermill
 from nbclient.exceptions import CellTimeoutError
 from papermill.exceptions import PapermillExecutionError
 
+from . import guest
+from .params import is_guest
+
 
 def _failing_cell(source: Path, cell_source: str) -> tuple[int | None, str]:
     """The failing cell's 1-based position in the source notebook (papermill's index counts
@@ -82,7 +85,10 @@ def main(argv: list[str]) -> int:
     signal.signal(signal.SIGTERM, _interrupt)
     source, output, status_file, params = Path(argv[0]), Path(argv[1]), Path(argv[2]), json.loads(argv[3])
     cell_timeout = float(argv[4]) if len(argv) > 4 else None
-    status = execute(source, output, params, cell_timeout)
+    if is_guest(source):  # written elsewhere: no parameters to inject, the backend by environment
+        status = guest.run(source, output, params["backend"], Path(params["results_dir"]), cell_timeout)
+    else:
+        status = execute(source, output, params, cell_timeout)
     status_file.write_text(json.dumps(status))
     return 0 if status["status"] == "passed" else 1
 

@@ -35,12 +35,15 @@ def notebook_args(notebooks: list[str]) -> tuple[list[str], list[tuple[Path, str
 
     Names and numbers go through as they are (the runner inside resolves them); the lab's own
     notebook files go by name (the image, just rebuilt, has them); any other notebook file is
-    mounted read-only from its folder."""
+    mounted read-only from its folder, and so is a folder of notebooks."""
     args: list[str] = []
     folders: dict[Path, str] = {}
     lab_dir = paths.NOTEBOOKS.resolve()
     for nb in notebooks:
         path = Path(nb).expanduser()
+        if path.is_dir():  # a folder of notebooks: mounted read-only, and run whole inside
+            args += ["-n", folders.setdefault(path.resolve(), f"{NOTEBOOK_MOUNTS}/{len(folders)}")]
+            continue
         if not (path.suffix == ".ipynb" and path.is_file()):
             args += ["-n", nb]
             continue

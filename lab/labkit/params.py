@@ -81,6 +81,13 @@ def names(notebook: Path) -> list[str]:
     return found
 
 
+def is_guest(notebook: Path) -> bool:
+    """A notebook written elsewhere: its ``parameters`` cell, if it has one, lacks the lab's core
+    parameters. It runs as a guest (labkit.guest), and takes none."""
+    declared = names(notebook)
+    return not all(name in declared for name in CORE)
+
+
 def parse_assignments(items: list[str]) -> dict[str, str]:
     """``["name=value", ...]`` -> {name: raw text}; a malformed item is a usage error."""
     raw = {}
@@ -121,11 +128,8 @@ def resolve(notebooks: list[Path], given: dict[str, object]) -> dict[str, dict[s
     for name in RUNNER_SET:
         if name in given:
             raise UsageError(f"parameter {name!r} is set by the lab itself ({RUNNER_SET_BY[name]})")
-    decls = {nb.stem: declared(nb) for nb in notebooks}
-    for stem, decl in decls.items():
-        missing = [c for c in CORE if c not in decl]
-        if missing:
-            raise UsageError(f"{stem}: parameters cell lacks the core parameters {', '.join(missing)}")
+    # A notebook without the lab's core parameters runs as a guest (labkit.guest): it takes none.
+    decls = {nb.stem: ({} if is_guest(nb) else declared(nb)) for nb in notebooks}
     known = sorted({n for d in decls.values() for n in d} - set(RUNNER_SET))
     for name in given:
         if name not in known:

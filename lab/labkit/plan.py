@@ -18,15 +18,22 @@ def cpu_count() -> int:
 
 
 def select_notebooks(names: list[str] | tuple[str, ...] = ()) -> list[Path]:
-    """The lab's notebooks by name ("03", "03_to_jit_or_not", "to_jit_or_not") or path; all if none."""
+    """The lab's notebooks by name ("03", "03_to_jit_or_not", "to_jit_or_not"), notebooks by path,
+    and every notebook of a folder; all the lab's if none."""
     available = paths.notebook_paths()
     if not names:
         return available
     chosen = []
     for name in names:
-        path = Path(name)
+        path = Path(name).expanduser()
         if path.suffix == ".ipynb" and path.is_file():
             chosen.append(path.resolve())
+            continue
+        if path.is_dir():  # a room check of a whole folder: its notebooks, lab-style or guests
+            found = sorted(p.resolve() for p in path.glob("*.ipynb") if not p.name.startswith("."))
+            if not found:
+                raise UsageError(f"-n {name}: the folder holds no notebooks (*.ipynb)")
+            chosen += found
             continue
         stem = path.stem if path.suffix == ".ipynb" else name
         matches = [p for p in available if stem in (p.stem, p.stem[:2], p.stem[3:])]

@@ -47,10 +47,12 @@ def verdict(results: dict, against: Path | None = None) -> Verdict:
         return Verdict(f"not compared: no reference at {against}", True, False)
     try:
         baseline = json.loads(against.read_text())
-        mine = set(results["notebooks"])
-        baseline["notebooks"] = {nb: rec for nb, rec in baseline.get("notebooks", {}).items() if nb in mine}
+        # A guest notebook (labkit.guest) is in no reference: the verdict is about the lab's own.
+        ours = {nb: rec for nb, rec in results["notebooks"].items() if not rec.get("guest")}
+        baseline["notebooks"] = {nb: rec for nb, rec in baseline.get("notebooks", {}).items() if nb in ours}
         if not baseline["notebooks"]:
             return Verdict(f"not compared: {name} holds none of this run's notebooks", True, False)
+        results = dict(results, notebooks=ours)
         comparison = compare.run([baseline, results], force=True, labels=["reference", "this run"])
     except (LabError, ValueError, AttributeError) as err:
         return Verdict(f"not compared with {name}: {err}", True, False)

@@ -19,6 +19,7 @@ import numpy as np
 from ..closeness import Measure, measure
 from ..tolerance import Bound, NoTolerance, between
 from .model import Row, Run
+from .printed import compare_cells
 
 
 def compare_runs(base: Run, other: Run) -> list[Row]:
@@ -31,6 +32,9 @@ def compare_runs(base: Run, other: Run) -> list[Row]:
             rows.append(Row(other.label, nb, "*", "notebook", False, f"notebook recorded in {has.label} only"))
             continue
         a, b = base.notebooks[nb], other.notebooks[nb]
+        if a.get("guest") or b.get("guest"):  # a notebook written elsewhere: what each cell printed
+            rows += compare_cells(a, b, backends, other.label, nb)
+            continue
         counts = tuple((r.get("environment") or {}).get("process_count", 1) for r in (a, b))
         for kind, compare_one in (("value", compare_value), ("fact", compare_fact)):
             section = f"{kind}s"
