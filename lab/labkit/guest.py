@@ -21,7 +21,9 @@ import nbformat
 from .backends import get_backend
 
 RAISES = "raises-exception"  # Jupyter's tag for a cell that is meant to raise
-_MISSING = re.compile(r"No module named '([\w.]+)'")
+# A package that is not there: Python's own words, and those of libraries with optional parts
+# (scipy.datasets asks for pooch so).
+_MISSING = re.compile(r"No module named '([\w.]+)'|Missing optional dependency '([\w.-]+)'")
 
 
 def environment(backend_name: str) -> dict[str, str]:
@@ -117,8 +119,8 @@ def run(source: Path, output: Path, backend: str, results_dir: Path, cell_timeou
 def _one_line(err: Exception) -> str:
     """A failed cell's error in one line; a missing package says how to add it."""
     ename, evalue = getattr(err, "ename", type(err).__name__), getattr(err, "evalue", str(err))
-    if ename == "ModuleNotFoundError" and (m := _MISSING.search(evalue)):
-        package = m.group(1).split(".")[0]
+    if ename in ("ModuleNotFoundError", "ImportError") and (m := _MISSING.search(evalue)):
+        package = (m.group(1) or m.group(2)).split(".")[0]
         return (
             f"needs the package {package!r}, which this environment lacks: pip install it where the lab "
             f"runs (an image needs it in its lock: see the README's backends section)"

@@ -77,6 +77,29 @@ def test_docker_runtime_takes_a_notebook_by_path_from_outside_the_lab(cpu_image,
     assert set(json.loads((out / "results.json").read_text())["notebooks"]) == {"01_ok"}
 
 
+def test_a_folder_of_guest_notebooks_runs_in_the_image_mounted_read_only(cpu_image, tmp_path):
+    """A notebook written elsewhere, in a folder of the host's: the backend from the image's
+    environment, a raises-exception cell allowed, its outputs kept on the host."""
+    import nbformat
+    from nbformat.v4 import new_code_cell, new_notebook
+
+    folder, out = tmp_path / "workshop", tmp_path / "out" / "cpu"
+    folder.mkdir()
+    raising = new_code_cell("raise RuntimeError('meant')")
+    raising.metadata["tags"] = ["raises-exception"]
+    cells = [new_code_cell("import jax\nprint(jax.default_backend(), jax.device_count())"), raising]
+    nbformat.write(new_notebook(cells=cells), folder / "guest.ipynb")
+    before = (folder / "guest.ipynb").read_bytes()
+    result = invoke("lab", "--runtime", "docker", "--no-checks", "--no-compare", "-n", str(folder), "--out", str(out))
+    assert result.returncode == 0, (result.stdout + result.stderr)[-3000:]
+    record = json.loads((out / "results.json").read_text())["notebooks"]["guest"]
+    assert record["guest"] and record["cells"][0]["text"] == "cpu 8\n"
+    assert (out / "notebooks" / "guest.ipynb").is_file()
+    assert (
+        sorted(p.name for p in folder.iterdir()) == ["guest.ipynb"] and (folder / "guest.ipynb").read_bytes() == before
+    )
+
+
 def test_container_runs_as_non_root(engine, cpu_image):
     result = run_in_image(engine, cpu_image, "id", "-u")
     assert result.returncode == 0, result.stderr

@@ -45,10 +45,13 @@ def guest_run(tmp_path_factory):
         raises=(1,),
     )
     missing = notebook(where / "needs_more.ipynb", "import a_package_nobody_has")
+    optional = notebook(  # a library asking for an optional package, as scipy.datasets asks for pooch
+        where / "needs_optional.ipynb", "raise ImportError(\"Missing optional dependency 'pooch' required here.\")"
+    )
     out = where / "out"
     result = invoke(
         "lab", "--runtime", "local", "--no-checks", "--no-compare", "--out", str(out),
-        *(arg for nb in (good, broken, missing) for arg in ("-n", str(nb))),
+        *(arg for nb in (good, broken, missing, optional) for arg in ("-n", str(nb))),
     )  # fmt: skip
     return result, out, json.loads((out / "results.json").read_text())
 
@@ -74,11 +77,12 @@ def test_an_untagged_error_fails_the_run_naming_its_cell(guest_run):
     assert broken["error"] == "ZeroDivisionError: division by zero" and broken["cell_source"] == "1 / 0"
 
 
-def test_a_missing_package_is_one_line_that_names_it_and_says_how_to_add_it(guest_run):
+@pytest.mark.parametrize(("name", "package"), [("needs_more", "a_package_nobody_has"), ("needs_optional", "pooch")])
+def test_a_missing_package_is_one_line_that_names_it_and_says_how_to_add_it(guest_run, name, package):
     _, _, results = guest_run
-    step = {s["name"]: s for s in results["run"]["steps"]}["needs_more"]
+    step = {s["name"]: s for s in results["run"]["steps"]}[name]
     assert step["status"] == "failed" and "\n" not in step["error"]
-    assert step["error"].startswith("needs the package 'a_package_nobody_has', which this environment lacks")
+    assert step["error"].startswith(f"needs the package {package!r}, which this environment lacks: pip install it")
 
 
 def test_a_guest_beside_a_lab_notebook_leaves_the_verdict_to_the_lab_s_own(tmp_path):
