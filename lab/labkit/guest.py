@@ -123,6 +123,7 @@ def _one_line(err: Exception) -> str:
         package = (m.group(1) or m.group(2)).split(".")[0]
         return (
             f"needs the package {package!r}, which this environment lacks: pip install it where the lab "
-            f"runs (an image needs it in its lock: see the README's backends section)"
+            f"runs, or add it to the image with JAXLAB_EXTRA_PACKAGES='{package}==<version>' (README: your "
+            f"own notebooks)"
         )
     return f"{ename}: {evalue}".strip()

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import sys
 from pathlib import Path
 
@@ -17,6 +18,22 @@ from .errors import UsageError
 IMAGE_ROOT = "/home/lab/jaxlab"  # JAXLAB_ROOT inside the images (docker/Dockerfile)
 IMAGE_UID = 1000  # the images' non-root user (LAB_UID in docker/Dockerfile)
 LOCK_LABEL = "org.jaxlab.lock"  # which lock an image was built from, so a rebuild keeps it
+EXTRAS_LABEL = "org.jaxlab.extras"  # an organiser's own packages in it (JAXLAB_EXTRA_PACKAGES)
+EXTRAS_VARIABLE = "JAXLAB_EXTRA_PACKAGES"
+_PINNED = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*(\[[A-Za-z0-9,._-]+\])?==[A-Za-z0-9.+!_-]+$")
+
+
+def extra_packages() -> str:
+    """The packages an organiser adds to the images for their own notebooks: $JAXLAB_EXTRA_PACKAGES,
+    each pinned (name==version), so that every build of the image is the same."""
+    wanted = os.environ.get(EXTRAS_VARIABLE, "").split()
+    for item in wanted:
+        if not _PINNED.match(item):
+            raise UsageError(
+                f"{EXTRAS_VARIABLE}: {item!r} is not pinned; give name==version for each package, "
+                f"e.g. {EXTRAS_VARIABLE}='pooch==1.8.2'"
+            )
+    return " ".join(sorted(wanted, key=str.lower))
 
 
 def tags(backend: Backend) -> list[str]:
@@ -61,6 +78,8 @@ def build_command(engine: Engine, backend: Backend, lock: str | None = None, con
     args = ["-f", str(context / "docker" / "Dockerfile")]
     for arg in (f"BACKEND={backend.name}", f"LOCK={lock}", f"JAXLAB_REVISION={lab_revision()}"):
         args += ["--build-arg", arg]
+    if extras := extra_packages():
+        args += ["--build-arg", f"EXTRA_PACKAGES={extras}"]
     for tag in tags(backend):
         args += ["-t", tag]
     if cert := pip_cert():
@@ -81,8 +100,11 @@ def build(engine: Engine, backend_name: str, lock: str | None = None, quiet: boo
 
 def ensure_image(engine: Engine, backend: Backend) -> None:
     """Build the backend's image unless it was built from this very revision of a clean checkout
-    (as after `invoke bundle --load` in a room without internet, where a build could not fetch).
-    A checkout with changes always rebuilds: cached layers make that quick."""
+    (as after `invoke bundle --load` in a room without internet, where a build could not fetch),
+    with the extra packages asked for now. A checkout with changes always rebuilds: cached layers
+    make that quick."""
     revision = lab_revision()
-    if revision.endswith("-dirty") or image_revision(engine, backend) != revision:
+    extras = engine.image_field(backend.image, f'{{{{ index .Config.Labels "{EXTRAS_LABEL}" }}}}') or ""
+    stale = revision.endswith("-dirty") or image_revision(engine, backend) != revision
+    if stale or extras != extra_packages():  # built with other packages than asked for now
         build(engine, backend.name, quiet=True)

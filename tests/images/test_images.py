@@ -100,6 +100,27 @@ def test_a_folder_of_guest_notebooks_runs_in_the_image_mounted_read_only(cpu_ima
     )
 
 
+def test_an_organisers_extra_package_reaches_their_notebook_in_the_image(cpu_image, tmp_path):
+    """A guest that needs a package the image lacks fails in one line; JAXLAB_EXTRA_PACKAGES adds
+    it to the image (the next run rebuilds it, and a run without it rebuilds it back)."""
+    import nbformat
+    from nbformat.v4 import new_code_cell, new_notebook
+
+    folder = tmp_path / "workshop"
+    folder.mkdir()
+    nbformat.write(new_notebook(cells=[new_code_cell("import pooch\nprint(pooch.__version__)")]), folder / "data.ipynb")
+    args = ["lab", "--runtime", "docker", "--no-checks", "--no-compare", "-n", str(folder)]
+    without = invoke(*args, "--out", str(tmp_path / "without"))
+    assert without.returncode == 1
+    step = json.loads((tmp_path / "without" / "results.json").read_text())["run"]["steps"][0]
+    assert step["error"].startswith("needs the package 'pooch', which this environment lacks")
+    extra = {**os.environ, "JAXLAB_EXTRA_PACKAGES": "pooch==1.8.2"}
+    done = invoke(*args, "--out", str(tmp_path / "with"), env=extra)
+    assert done.returncode == 0, (done.stdout + done.stderr)[-3000:]
+    cells = json.loads((tmp_path / "with" / "results.json").read_text())["notebooks"]["data"]["cells"]
+    assert cells[0]["text"] == "1.8.2\n"
+
+
 def test_container_runs_as_non_root(engine, cpu_image):
     result = run_in_image(engine, cpu_image, "id", "-u")
     assert result.returncode == 0, result.stderr

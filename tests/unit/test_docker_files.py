@@ -77,3 +77,25 @@ def test_the_images_paths_are_the_ones_the_host_side_uses():
         command = " ".join(service.get("command", []))
         assert not command or "labkit.workspace jupyter lab" in command and workspace.IMAGE_WORK in command
     assert "work" in COMPOSE["volumes"]
+
+
+def test_an_organisers_extra_packages_go_into_the_build_pinned(monkeypatch):
+    from labkit import images
+    from labkit.backends import get_backend
+    from labkit.engine import Engine
+
+    monkeypatch.setenv(images.EXTRAS_VARIABLE, "pooch==1.8.2  Scipy-Extra[all]==0.1")
+    command = images.build_command(Engine("docker"), get_backend("cpu"))
+    assert "EXTRA_PACKAGES=pooch==1.8.2 Scipy-Extra[all]==0.1" in command
+    monkeypatch.setenv(images.EXTRAS_VARIABLE, "")
+    assert not [arg for arg in images.build_command(Engine("docker"), get_backend("cpu")) if "EXTRA" in arg]
+
+
+@pytest.mark.parametrize("unpinned", ["pooch", "pooch>=1.8", "pooch==", "https://example.org/x.whl"])
+def test_an_extra_package_that_is_not_pinned_is_refused(monkeypatch, unpinned):
+    from labkit import images
+    from labkit.errors import UsageError
+
+    monkeypatch.setenv(images.EXTRAS_VARIABLE, f"pooch==1.8.2 {unpinned}")
+    with pytest.raises(UsageError, match=f"JAXLAB_EXTRA_PACKAGES: {unpinned!r} is not pinned"):
+        images.extra_packages()
