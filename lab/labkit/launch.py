@@ -109,10 +109,11 @@ def _run_all(commands, staging: Path, timeout: float) -> dict[int, int | str]:
     started: list[subprocess.Popen] = []
     seen: dict[int, psutil.Process] = {}  # every process the commands started, however deep
     codes: dict[int, int | str] = {}
+    logs = []
     try:
         for i, (cmd, env) in enumerate(commands):
-            log = (log_dir / (f"process-{i}.log" if len(commands) > 1 else "processes.log")).open("w")
-            started.append(procs.start(cmd, stdout=log, stderr=subprocess.STDOUT, env={**os.environ, **env}))
+            logs.append((log_dir / (f"process-{i}.log" if len(commands) > 1 else "processes.log")).open("w"))
+            started.append(procs.start(cmd, stdout=logs[-1], stderr=subprocess.STDOUT, env={**os.environ, **env}))
         deadline = time.monotonic() + timeout
         while len(codes) < len(started):
             _remember_tree(started, seen)
@@ -129,6 +130,8 @@ def _run_all(commands, staging: Path, timeout: float) -> dict[int, int | str]:
                     procs.stop(proc)
                     codes.setdefault(i, "stopped")
             _stop_leftovers(seen)
+            for log in logs:
+                log.close()
     return codes
 
 
