@@ -101,3 +101,13 @@ def read_only_mount(tmp_path: Path) -> Path:
     if done.returncode:
         pytest.skip("mounting a read-only tmpfs needs root (CI runs as root)")
     return mount
+
+
+def run_async(make_coroutine):
+    """``asyncio.run(make_coroutine())`` in a thread of its own: a test before the caller may have
+    left an event loop running in pytest's thread, where asyncio.run refuses to start another."""
+    import asyncio
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(lambda: asyncio.run(make_coroutine())).result()

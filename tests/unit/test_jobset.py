@@ -4,13 +4,12 @@ Kubernetes' own models read back unchanged (a misspelt or misplaced field would 
 
 from __future__ import annotations
 
-import asyncio
 import json
 import shlex
 
 import pytest
 import yaml
-from helpers import invoke, one_line_error
+from helpers import invoke, one_line_error, run_async
 
 
 def rendered(*args: str) -> dict:
@@ -31,7 +30,7 @@ def read_back_by_kubernetes(job_template: dict) -> dict:
         async with ApiClient() as api:
             return api.sanitize_for_serialization(api.deserialize(_Response(job_template), "V1JobTemplateSpec"))
 
-    return asyncio.run(round_trip())
+    return run_async(round_trip)
 
 
 def check_jobset(manifest: dict, hosts: int, backend: str) -> dict:

@@ -3,10 +3,8 @@ the right image and device, never root, with the learner's own volume."""
 
 from __future__ import annotations
 
-import asyncio
-from concurrent.futures import ThreadPoolExecutor
-
 import pytest
+from helpers import run_async
 from traitlets.config import Config
 
 from labkit.hub import z2jh
@@ -44,9 +42,7 @@ def pod(slug: str):
         await spawner.load_user_options()
         return await spawner.get_pod_manifest()
 
-    # A thread of its own: a test before this one may have left an event loop running in this one.
-    with ThreadPoolExecutor(1) as pool:
-        return pool.submit(lambda: asyncio.run(render())).result()
+    return run_async(render)
 
 
 @pytest.mark.parametrize(
