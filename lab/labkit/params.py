@@ -129,7 +129,10 @@ def resolve(notebooks: list[Path], given: dict[str, object]) -> dict[str, dict[s
         if name in given:
             raise UsageError(f"parameter {name!r} is set by the lab itself ({RUNNER_SET_BY[name]})")
     # A notebook without the lab's core parameters runs as a guest (labkit.guest): it takes none.
-    decls = {nb.stem: ({} if is_guest(nb) else declared(nb)) for nb in notebooks}
+    decls = {}
+    for nb in notebooks:
+        decl = declared(nb)  # an unreadable notebook stops here, in one line
+        decls[nb.stem] = decl if all(name in decl for name in CORE) else {}
     known = sorted({n for d in decls.values() for n in d} - set(RUNNER_SET))
     for name in given:
         if name not in known:
