@@ -59,6 +59,9 @@ class Backend:
     # only), "gpu" (a whole GPU or MIG instance each, or memory shares of time-sliced GPUs), or
     # "chip" (one TPU chip each).
     lease: str = "none"
+    # The device as Kubernetes schedules it (its device plugin's resource), for a JobSet's pods
+    # (labkit.jobset); empty where a pod needs none.
+    kubernetes_resource: str = ""
     # Modules one of which the platform's JAX plugin installs; empty for JAX's built-in CPU.
     plugin_modules: tuple[str, ...] = ()
 
@@ -131,6 +134,7 @@ BACKENDS: dict[str, Backend] = {
             # Several notebook kernels share one GPU; preallocating 75% each would starve them.
             env={"XLA_PYTHON_CLIENT_PREALLOCATE": "false"},
             lease="gpu",
+            kubernetes_resource="nvidia.com/gpu",
             # The pip CUDA wheels bring CUDA itself; the NVIDIA container runtime only needs these.
             image_env={"NVIDIA_VISIBLE_DEVICES": "all", "NVIDIA_DRIVER_CAPABILITIES": "compute,utility"},
             plugin_modules=("jax_plugins.xla_cuda13", "jax_plugins.xla_cuda12"),
@@ -168,6 +172,7 @@ BACKENDS: dict[str, Backend] = {
             # The lab's notebooks and checks take turns on the TPU; see the README.
             processes_at_once=1,
             lease="chip",
+            kubernetes_resource="google.com/tpu",
             plugin_modules=("libtpu",),
             locks=("tpu",),
             plugin_packages={"tpu": "libtpu"},

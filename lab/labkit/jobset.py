@@ -13,7 +13,7 @@ import copy
 import yaml
 
 from . import paths
-from .backends import get_backend, tpu_slice
+from .backends import BACKENDS, get_backend, tpu_slice
 from .errors import UsageError
 
 TEMPLATE = paths.ROOT / "deploy" / "jobset.yaml"
@@ -22,8 +22,9 @@ COORDINATOR_PORT = 8476  # JAX's own choice on TPU pods
 
 def render(backend: str, image: str, accelerator_type: str = "", hosts: int = 0, gpus_per_host: int = 1) -> dict:
     be = get_backend(backend)
-    if be.name not in ("cuda", "tpu"):
-        raise UsageError(f"--backend {backend}: a JobSet runs on GPU or TPU hosts; give cuda or tpu")
+    if not be.kubernetes_resource:
+        hosted = " or ".join(b.name for b in BACKENDS.values() if b.kubernetes_resource)
+        raise UsageError(f"--backend {backend}: a JobSet runs on GPU or TPU hosts; give {hosted}")
     if not image:
         raise UsageError("give --image: the lab's image as your cluster pulls it, e.g. REGISTRY/jaxlab:tpu")
     manifest = yaml.safe_load(TEMPLATE.read_text())
@@ -31,9 +32,9 @@ def render(backend: str, image: str, accelerator_type: str = "", hosts: int = 0,
     job = manifest["spec"]["replicatedJobs"][0]
     pod = job["template"]["spec"]["template"]["spec"]
     container = pod["containers"][0]
-    if be.name == "tpu":
+    if be.lease == "chip":  # leased by the chip: a TPU slice, whose generation says its hosts
         if not accelerator_type:
-            raise UsageError("--backend tpu: give --accelerator-type, e.g. v5litepod-16")
+            raise UsageError(f"--backend {be.name}: give --accelerator-type, e.g. v5litepod-16")
         generation, hosts = tpu_slice(accelerator_type)
         if not generation.gke_accelerator:
             raise UsageError(f"{accelerator_type}: GKE has no node pools of {generation.prefix}")
@@ -42,15 +43,14 @@ def render(backend: str, image: str, accelerator_type: str = "", hosts: int = 0,
             "cloud.google.com/gke-tpu-accelerator": generation.gke_accelerator,
             "cloud.google.com/gke-tpu-topology": generation.topology(count),
         }
-        container["resources"]["limits"] = {
-            "google.com/tpu": str(min(generation.chips(count), generation.chips_per_host))
-        }
+        chips_here = min(generation.chips(count), generation.chips_per_host)
+        container["resources"]["limits"] = {be.kubernetes_resource: str(chips_here)}
         # libtpu needs the host's devices; GKE's TPU pods run privileged for that.
         container["securityContext"] = {"privileged": True}
     else:
         if hosts < 1 or gpus_per_host < 1:
-            raise UsageError("--backend cuda: give --hosts and --gpus-per-host, 1 or more each")
-        container["resources"]["limits"] = {"nvidia.com/gpu": str(gpus_per_host)}
+            raise UsageError(f"--backend {be.name}: give --hosts and --gpus-per-host, 1 or more each")
+        container["resources"]["limits"] = {be.kubernetes_resource: str(gpus_per_host)}
         container["env"] += [
             {"name": "JAXLAB_COORDINATOR", "value": f"{name}-{job['name']}-0-0.{name}:{COORDINATOR_PORT}"},
             {"name": "JAXLAB_PROCESS_COUNT", "value": str(hosts)},
