@@ -96,7 +96,7 @@ def lab(
     launcher="local",
 ):
     """Run the exercise notebooks and the consistency checks; write out/<backend>/."""
-    from labkit import environment, lab_in_container, launch, outdir, params, paths, plan, runner, runtimes, summary
+    from labkit import environment, lab_in_container, outdir, params, paths, runner, runtimes, summary
     from labkit.engine import Engine
 
     backend = backend or c.config.jaxlab.backend
@@ -105,10 +105,7 @@ def lab(
     processes = number(processes, "--processes") or 1
     engine = Engine.from_config(c.config)
     # Everything is checked here, on the host, before any image is built or kernel started.
-    if processes != 1:
-        launch.check_launcher(launcher, processes)
-    chosen = plan.multi_process_notebooks(notebook or []) if processes > 1 else plan.select_notebooks(notebook or [])
-    plan.make_plan(backend, chosen, given, check_device=False, processes=processes)
+    runner.plan_run(backend, notebook or [], given, processes, launcher, check_device=False)
     outdir.check(out or paths.OUT / backend)
     if against:  # read now, as compare reads it: a file that is not lab results stops nothing half-way
         from labkit.compare.load import load

@@ -70,6 +70,22 @@ def _progress() -> Progress:
     )
 
 
+def plan_run(
+    backend: str,
+    notebooks: list[str] | tuple[str, ...],
+    given: dict,
+    processes: int = 1,
+    launcher: str = "local",
+    check_device: bool = True,
+) -> Plan:
+    """A run's checked plan: its notebooks (in a run of several processes, those that can run so)
+    and their typed parameters, and the launcher that starts the processes."""
+    if processes != 1:
+        check_launcher(launcher, processes)
+    chosen = multi_process_notebooks(notebooks) if processes > 1 else select_notebooks(notebooks)
+    return make_plan(backend, chosen, given, check_device, processes)
+
+
 def run_lab(
     backend: str = "cpu",
     notebooks: list[str] | tuple[str, ...] = (),
@@ -89,10 +105,7 @@ def run_lab(
     With ``compare``, end with the verdict against ``against`` (default: the CPU reference). With
     ``processes`` over 1, the multi-process notebooks and checks run as that many processes, started
     by ``launcher`` (see labkit.launch)."""
-    if processes != 1:
-        check_launcher(launcher, processes)
-    chosen = multi_process_notebooks(notebooks) if processes > 1 else select_notebooks(notebooks)
-    plan = make_plan(backend, chosen, dict(given or {}), processes=processes)
+    plan = plan_run(backend, notebooks, dict(given or {}), processes, launcher)
     out = outdir.check(out or paths.OUT / backend)
     if jobs is not None and jobs < 1:
         raise UsageError(f"--jobs {jobs}: give a number of notebooks to run at once, 1 or more")
