@@ -84,8 +84,12 @@ def names(notebook: Path) -> list[str]:
 def is_guest(notebook: Path) -> bool:
     """A notebook written elsewhere: its ``parameters`` cell, if it has one, lacks the lab's core
     parameters. It runs as a guest (labkit.guest), and takes none."""
-    declared = names(notebook)
-    return not all(name in declared for name in CORE)
+    return not has_core(names(notebook))
+
+
+def has_core(declared) -> bool:
+    """Whether the parameter names ``declared`` hold the lab's core ones: a lab notebook's."""
+    return all(name in declared for name in CORE)
 
 
 def parse_assignments(items: list[str]) -> dict[str, str]:
@@ -132,7 +136,7 @@ def resolve(notebooks: list[Path], given: dict[str, object]) -> dict[str, dict[s
     decls = {}
     for nb in notebooks:
         decl = declared(nb)  # an unreadable notebook stops here, in one line
-        decls[nb.stem] = decl if all(name in decl for name in CORE) else {}
+        decls[nb.stem] = decl if has_core(decl) else {}
     known = sorted({n for d in decls.values() for n in d} - set(RUNNER_SET))
     for name in given:
         if name not in known:
