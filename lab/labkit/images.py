@@ -49,9 +49,14 @@ def pip_cert() -> Path | None:
     return None
 
 
+def label(engine: Engine, backend: Backend, name: str) -> str | None:
+    """A label of the backend's existing image; None where there is no image or no such label."""
+    return engine.image_field(backend.image, f'{{{{ index .Config.Labels "{name}" }}}}')
+
+
 def built_lock(engine: Engine, backend: Backend) -> str | None:
     """The lock the backend's existing image was built from, if there is one."""
-    return engine.image_field(backend.image, f'{{{{ index .Config.Labels "{LOCK_LABEL}" }}}}')
+    return label(engine, backend, LOCK_LABEL)
 
 
 def image_revision(engine: Engine, backend: Backend) -> str | None:
@@ -104,7 +109,7 @@ def ensure_image(engine: Engine, backend: Backend) -> None:
     with the extra packages asked for now. A checkout with changes always rebuilds: cached layers
     make that quick."""
     revision = lab_revision()
-    extras = engine.image_field(backend.image, f'{{{{ index .Config.Labels "{EXTRAS_LABEL}" }}}}') or ""
+    extras = label(engine, backend, EXTRAS_LABEL) or ""
     stale = revision.endswith("-dirty") or image_revision(engine, backend) != revision
     if stale or extras != extra_packages():  # built with other packages than asked for now
         build(engine, backend.name, quiet=True)
