@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -14,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from labkit import paths
+from labkit.ports import free_ports
 
 FIXTURES = Path(__file__).parent / "fixtures"  # small notebooks the runner tests run
 
@@ -55,9 +55,7 @@ def wait_for_jupyter(base: str, token: str, timeout: float = 120) -> int | None:
 
 
 def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    return free_ports()
 
 
 def start_jupyter(port: int, token: str, work: Path) -> subprocess.Popen:

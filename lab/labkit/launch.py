@@ -31,6 +31,7 @@ from . import signals
 from .distributed import COORDINATOR, PROCESS_COUNT, PROCESS_ID
 from .errors import UsageError
 from .plan import Plan
+from .ports import free_ports
 from .rank import process_id, write_plan
 from .steps import NOTEBOOK_TIMEOUT, Outcome
 
@@ -41,14 +42,6 @@ LAUNCHERS = {
     "cluster": "this is one of the N processes a cluster started (a TPU pod's --worker=all, a JobSet's pods): "
     "run this one; JAX finds the others",
 }
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def check_launcher(launcher: str, processes: int) -> None:
@@ -69,7 +62,7 @@ def rank_commands(launcher: str, processes: int, staging: Path) -> list[tuple[li
         # One srun starts them all; Slurm stops the others when one fails, and labels their output.
         srun = ["srun", f"--ntasks={processes}", "--kill-on-bad-exit=1", "--label"]
         return [([*srun, *rank], {})]
-    address = f"127.0.0.1:{free_port()}"
+    address = f"127.0.0.1:{free_ports()}"
     return [(rank, {COORDINATOR: address, PROCESS_ID: str(i), PROCESS_COUNT: str(processes)}) for i in range(processes)]
 
 

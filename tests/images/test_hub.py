@@ -17,7 +17,7 @@ from helpers import stop
 
 from labkit import paths
 from labkit.hub.api import HubAPI
-from labkit.hub.serve import free_ports
+from labkit.ports import free_ports
 
 pytestmark = pytest.mark.container
 

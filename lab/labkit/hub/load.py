@@ -20,6 +20,7 @@ import psutil
 from .. import processes
 from ..engine import Engine
 from ..errors import LabError
+from ..ports import free_ports
 from . import serve
 from .api import HubAPI
 from .hub_settings import Settings
@@ -61,7 +62,7 @@ def _quietly(stop, name: str) -> None:
 
 def class_load(engine: Engine, backend: str = "cpu", learners: int = 20) -> dict:
     with tempfile.TemporaryDirectory(prefix="jaxlab-hub-bench-") as tmp:
-        port = serve.free_ports(4)
+        port = free_ports(4)
         settings = Settings.at(
             port,
             backend=backend,

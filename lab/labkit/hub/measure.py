@@ -12,7 +12,6 @@ import importlib.util
 import os
 import platform
 import secrets
-import socket
 import subprocess
 import sys
 import threading
@@ -24,6 +23,7 @@ from nbclient import NotebookClient
 
 from .. import paths, processes
 from ..errors import LabError
+from ..ports import free_ports
 from ..results import write_json
 from .leases import MEASURED_HERE
 
@@ -77,9 +77,7 @@ def server_settled(seconds: float = 20) -> int:
     """Bytes of an idle JupyterLab server, after it answers and settles."""
     if importlib.util.find_spec("jupyterlab") is None:
         raise LabError('JupyterLab is not installed here: pip install -e ".[jupyter]" (the images have it)')
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = free_ports()
     token = secrets.token_hex(16)
     root = ["--allow-root"] if os.geteuid() == 0 else []  # CI and some VMs run as root; the images never do
     proc = processes.start(

@@ -11,7 +11,6 @@ from __future__ import annotations
 import os
 import secrets
 import shutil
-import socket
 import subprocess
 import sys
 from dataclasses import replace
@@ -30,28 +29,6 @@ STATE = paths.OUT / "hub"
 MARKER = ".jaxlab-hub"
 # How long a stopping hub may take: it stops each learner's container (JupyterHub's cleanup).
 STOP_GRACE = 180.0
-
-
-def free_ports(count: int = 4) -> int:
-    """A port with ``count`` free ports from it on 127.0.0.1 (the hub takes four in a row)."""
-    for _ in range(50):
-        with socket.socket() as probe:
-            probe.bind(("127.0.0.1", 0))
-            base = probe.getsockname()[1]
-        if base + count > 65535:
-            continue
-        held: list[socket.socket] = []
-        try:
-            for port in range(base, base + count):
-                held.append(socket.socket())
-                held[-1].bind(("127.0.0.1", port))
-            return base
-        except OSError:
-            continue
-        finally:
-            for sock in held:
-                sock.close()
-    raise LabError(f"no {count} free ports in a row on 127.0.0.1")
 
 
 def proxy() -> Path:
