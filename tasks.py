@@ -77,6 +77,8 @@ def port_number(value) -> int:
         "against": "the reference (a results file or run folder) for the verdict, instead of the CPU's",
         "processes": "run the multi-process notebooks and checks as this many JAX processes (default 1)",
         "launcher": "what starts those processes: local (on this host, default) or srun (Slurm)",
+        "cache": "read and keep compiled programs in the compilation cache (default: on; --no-cache compiles "
+        "everything afresh and keeps nothing)",
     },
 )
 @clear_errors
@@ -94,6 +96,7 @@ def lab(
     against=None,
     processes=None,
     launcher="local",
+    cache=True,
 ):
     """Run the exercise notebooks and the consistency checks; write out/<backend>/."""
     from labkit import environment, lab_in_container, outdir, params, paths, runner, runtimes, summary
@@ -121,7 +124,7 @@ def lab(
         if launcher != "local":
             raise UsageError(f"--launcher {launcher} starts processes on the host: add --runtime local")
         code = lab_in_container.run_lab(
-            engine, backend, notebook or [], given, out, jobs, checks, cell_timeout, compare, against, processes
+            engine, backend, notebook or [], given, out, jobs, checks, cell_timeout, compare, against, processes, cache
         )
         if code:
             raise Exit(f"lab failed on {backend} in {BACKENDS[backend].image} (exit {code})", code=code)
@@ -140,6 +143,7 @@ def lab(
         against=against,
         processes=processes,
         launcher=launcher,
+        cache=cache,
     )
     summary.print_table(result)
     if not result.ok:
@@ -590,8 +594,24 @@ def notebooks(c):
             print(f"  -p {name}={p['default']:<12} {p['type']:<5}  {p['help']}")
 
 
+@task
+@clear_errors
+def clean_cache(c):
+    """Empty the compilation cache: every backend's on this machine, and the images' named volume."""
+    from labkit import compile_cache
+    from labkit.engine import Engine
+    from labkit.images import CACHE_VOLUME
+
+    for folder in compile_cache.clean():
+        print(f"emptied {folder}")
+    engine = Engine.from_config(c.config)
+    if engine.answers() and not engine.remove_volume(CACHE_VOLUME):
+        raise LabError(f"the images' volume {CACHE_VOLUME} is in use: stop the lab's containers, then run this again")
+
+
 ns = Collection(
     lab,
+    clean_cache,
     test,
     bench,
     build,

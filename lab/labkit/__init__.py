@@ -8,6 +8,13 @@ package, and most of them need only a part of it (a worker needs no NumPy, a ker
 from __future__ import annotations
 
 import importlib
+import sys
+
+# jsonschema, when rfc3987-syntax is installed (JupyterLab's dependencies install it), builds that
+# package's grammar on import to check "iri" strings: 1.5 to 2 s in every process that reads a
+# notebook (each notebook's worker, through papermill and nbformat), and nbformat never checks an
+# "iri". Marked absent, it is skipped: jsonschema then leaves that one format unchecked.
+sys.modules.setdefault("rfc3987_syntax", None)  # type: ignore[arg-type]
 
 __version__ = "0.1.0"
 

@@ -193,12 +193,13 @@ class Engine:
         self,
         backend: Backend,
         inner: list[str],
-        mounts: Sequence[tuple[Path, str]] = (),
+        mounts: Sequence[tuple[Path | str, str]] = (),
         interactive: bool = False,
         name: str | None = None,
         extra: list[str] | None = None,
     ) -> list[str]:
-        """``<engine> run --rm`` of ``inner`` in the backend's image, with its container flags."""
+        """``<engine> run --rm`` of ``inner`` in the backend's image, with its container flags. A
+        mount's source is a host path, or (a plain name) a named volume."""
         cmd = [self.command, "run", "--rm"]
         if interactive:
             cmd += ["-it"]
@@ -241,5 +242,6 @@ class Engine:
         """``cmd`` in the running ``container``, as its own user; output captured as text."""
         return subprocess.run([self.command, "exec", container, *cmd], capture_output=True, text=True, timeout=timeout)
 
-    def remove_volume(self, name: str) -> None:
-        subprocess.run([self.command, "volume", "rm", "-f", name], capture_output=True)
+    def remove_volume(self, name: str) -> bool:
+        """Remove the named volume; False where it stays (a container holds it)."""
+        return subprocess.run([self.command, "volume", "rm", "-f", name], capture_output=True).returncode == 0

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import nbformat
 
+from . import compile_cache
 from .backends import get_backend
 
 RAISES = "raises-exception"  # Jupyter's tag for a cell that is meant to raise
@@ -30,6 +31,7 @@ def environment(backend_name: str) -> dict[str, str]:
     """What a guest's kernel needs to start JAX on ``backend_name``, as the images set it."""
     backend = get_backend(backend_name)
     env = {"JAX_PLATFORMS": backend.jax_platforms_value, "INVOKE_JAXLAB_BACKEND": backend.name, **backend.env}
+    env |= compile_cache.environment(backend.name)  # the lab's compilation cache, as labkit.setup sets it
     if backend.simulated_devices:
         env["JAX_NUM_CPU_DEVICES"] = str(backend.simulated_devices)
     return env

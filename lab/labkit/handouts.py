@@ -41,9 +41,6 @@ BEGIN, END = "### BEGIN SOLUTION", "### END SOLUTION"
 HIDDEN = ("### BEGIN HIDDEN TESTS", "### END HIDDEN TESTS")
 OUT = paths.ROOT / "handouts"  # generated; git ignores it
 ROLES = ("exercise", "check", "demo")
-# The first line of a handout's check cell, generated from its role: the kernel reads it (see
-# labkit.notebook) to name the exercise when the check cannot run yet.
-CHECKS_EXERCISE = re.compile(r"^# checks exercise (?P<number>\d+)\b")
 _HEADING = re.compile(r"^#+\s*(?:\d+\s*·\s*)?Exercise\s*(?:\d+)?\s*[·:.-]?\s*(?P<title>.*)$", re.M)
 
 

@@ -17,6 +17,10 @@ from .errors import UsageError
 
 IMAGE_ROOT = "/home/lab/jaxlab"  # JAXLAB_ROOT inside the images (docker/Dockerfile)
 IMAGE_UID = 1000  # the images' non-root user (LAB_UID in docker/Dockerfile)
+# The compilation cache in the images (JAXLAB_CACHE_DIR in docker/Dockerfile), and the named volume
+# that keeps it from one container to the next (compose.yaml names it too).
+CACHE_MOUNT = "/var/cache/jaxlab"
+CACHE_VOLUME = "jaxlab-compile-cache"
 LOCK_LABEL = "org.jaxlab.lock"  # which lock an image was built from, so a rebuild keeps it
 EXTRAS_LABEL = "org.jaxlab.extras"  # an organiser's own packages in it (JAXLAB_EXTRA_PACKAGES)
 EXTRAS_VARIABLE = "JAXLAB_EXTRA_PACKAGES"

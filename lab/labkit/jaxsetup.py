@@ -14,6 +14,7 @@ import logging
 import os
 import re
 
+from . import compile_cache
 from .backends import get_backend
 from .distributed import check_count, join
 from .errors import LabError
@@ -43,6 +44,7 @@ def setup(backend_name: str, processes: int = 1):
     import jax
 
     jax.config.update("jax_platforms", os.environ["JAX_PLATFORMS"])
+    compile_cache.configure(jax, backend.name)  # before the first compilation
     local_devices = simulated_per_process(backend.simulated_devices, processes)
     if local_devices:
         # Must happen before the first device query; later it is silently too late.

@@ -15,7 +15,7 @@ from .backends import get_backend
 from .engine import Engine
 from .errors import LabError, UsageError
 from .images import ensure_image
-from .lab_in_container import check_backend, container_name, image_user, out_mount
+from .lab_in_container import cache_mount, check_backend, container_name, image_user, out_mount
 
 JUPYTER_START_SECONDS = 120
 
@@ -76,7 +76,7 @@ def jupyter(
     watcher = threading.Thread(target=_announce, args=(url, token, name, engine, work), daemon=True)
     with image_user(work) as user:
         cmd = engine.run_command(
-            backend, inner, [*out_mount(), (work, workspace.IMAGE_WORK)], name=name, extra=extra + user
+            backend, inner, [*out_mount(), (work, workspace.IMAGE_WORK), cache_mount()], name=name, extra=extra + user
         )
         watcher.start()
         code = engine.run_attached(cmd, env=dict(os.environ, JUPYTER_TOKEN=token))

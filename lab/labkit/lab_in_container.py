@@ -12,7 +12,7 @@ from pathlib import Path
 from . import outdir, paths
 from .backends import Backend, get_backend, require_device
 from .engine import LOCAL, Engine
-from .images import IMAGE_ROOT, IMAGE_UID, ensure_image
+from .images import CACHE_MOUNT, CACHE_VOLUME, IMAGE_ROOT, IMAGE_UID, ensure_image
 
 RUN = "run"  # the folder the container's lab writes inside its staging mount
 
@@ -30,7 +30,7 @@ NOTEBOOK_MOUNTS = "/mnt/notebooks"  # where notebooks from outside the lab appea
 REFERENCE_MOUNT = "/mnt/reference"  # where --against's folder appears in the container
 
 
-def notebook_args(notebooks: list[str]) -> tuple[list[str], list[tuple[Path, str]]]:
+def notebook_args(notebooks: list[str]) -> tuple[list[str], list[tuple[Path | str, str]]]:
     """The ``-n`` arguments for the lab inside the image, and the mounts they need.
 
     Names and numbers go through as they are (the runner inside resolves them); the lab's own
@@ -68,6 +68,7 @@ def run_lab(
     compare: bool = True,
     against: str | None = None,
     processes: int = 1,
+    cache: bool = True,
 ) -> int:
     """Build the image where it is not current (see :func:`ensure_image`), then ``invoke lab`` inside
     it; the run lands in the host's ``out`` (default out/<backend>/) by the same rules as a local
@@ -101,6 +102,8 @@ def run_lab(
         inner += ["--no-checks"]
     if not compare:
         inner += ["--no-compare"]
+    if not cache:
+        inner += ["--no-cache"]
     elif against:  # a reference of the host's, mounted read-only (the image has the CPU's own)
         file = Path(against).resolve()
         mounts.append((file.parent, f"{REFERENCE_MOUNT}:ro"))
@@ -109,7 +112,7 @@ def run_lab(
     # The container writes into a staging folder of the host's, which the host then moves into
     # place: the host holds the lock and keeps the user's files safe, whoever the container runs as.
     with outdir.staged(out, backend.name) as staging:
-        mounts.append((staging, f"{IMAGE_ROOT}/out"))
+        mounts += [(staging, f"{IMAGE_ROOT}/out"), cache_mount()]
         with image_user(staging) as user:
             code = engine.run_attached(
                 engine.run_command(backend, inner, mounts, name=container_name(backend), extra=user)
@@ -140,6 +143,11 @@ def image_user(folder: Path) -> Iterator[list[str]]:
 
 def container_name(backend: Backend) -> str:
     return f"jaxlab-{backend.name}-{os.getpid()}"
+
+
+def cache_mount() -> tuple[str, str]:
+    """The named volume that keeps the images' compilation cache from one container to the next."""
+    return CACHE_VOLUME, CACHE_MOUNT
 
 
 def out_mount() -> list[tuple[Path, str]]:

@@ -137,6 +137,7 @@ class Recorder:
         self.facts[key] = value
 
     def save(self) -> Path:
+        from .compile_cache import tally
         from .environment import describe
 
         write_json(
@@ -150,6 +151,7 @@ class Recorder:
                 "timings": self.timings,
                 "metrics": self.metrics,
                 "facts": self.facts,
+                "compilation": tally(),  # what this kernel compiled and loaded; never compared
             },
         )
         return self.path

@@ -19,7 +19,7 @@ from typing import Literal
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
-from . import outdir, paths, signals
+from . import compile_cache, outdir, paths, signals
 from .checks_phase import CHECK_SESSIONS
 from .errors import LabError, UsageError
 from .launch import check_launcher, execute_processes
@@ -100,12 +100,16 @@ def run_lab(
     against: Path | None = None,
     processes: int = 1,
     launcher: str = "local",
+    cache: bool = True,
 ) -> LabRun:
     """Check the inputs, run the notebooks and the checks, and write ``out`` (default ``out/<backend>``).
     With ``compare``, end with the verdict against ``against`` (default: the CPU reference). With
     ``processes`` over 1, the multi-process notebooks and checks run as that many processes, started
-    by ``launcher`` (see labkit.launch)."""
+    by ``launcher`` (see labkit.launch). Without ``cache``, nothing is read from or written to the
+    compilation cache (see labkit.compile_cache)."""
     plan = plan_run(backend, notebooks, dict(given or {}), processes, launcher)
+    if cache:
+        compile_cache.folder(plan.backend)  # a cache folder in the checkout is refused before any work
     out = outdir.check(out or paths.OUT / backend)
     if jobs is not None and jobs < 1:
         raise UsageError(f"--jobs {jobs}: give a number of notebooks to run at once, 1 or more")
@@ -114,7 +118,7 @@ def run_lab(
         jobs = processes
     if cell_timeout is not None and cell_timeout <= 0:
         raise UsageError(f"--cell-timeout {cell_timeout}: give seconds, more than 0")
-    with signals.stop_on_signals(), outdir.staged(out, backend) as staging:
+    with compile_cache.switched(cache), signals.stop_on_signals(), outdir.staged(out, backend) as staging:
         try:
             return _run_staged(
                 plan,
@@ -152,6 +156,7 @@ def _run_staged(
     launched: tuple[int, str] = (1, "local"),
 ) -> LabRun:
     started = dt.datetime.now(dt.UTC)
+    cache = compile_cache.state(plan.backend)  # as the run begins: warm if it holds programs
     start = time.monotonic()
     progress = _progress() if show_progress else None
     processes, launcher = launched
@@ -174,6 +179,7 @@ def _run_staged(
         "jobs": jobs,
         "processes": processes,
         "launcher": launcher if processes > 1 else None,
+        "compile_cache": cache,
         "started": started.isoformat(timespec="seconds"),
         "seconds": lab.seconds,
         "ok": lab.ok,

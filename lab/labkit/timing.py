@@ -7,6 +7,8 @@ import time
 
 import jax
 
+from . import compile_cache
+
 
 def median_time(fn, *args, repeats: int = 7, warmup: int = 1) -> float:
     """Median wall seconds of ``fn(*args)`` over ``repeats`` runs, after ``warmup`` runs.
@@ -22,3 +24,7 @@ def median_time(fn, *args, repeats: int = 7, warmup: int = 1) -> float:
         jax.block_until_ready(fn(*args))
         samples.append(time.perf_counter() - start)
     return statistics.median(samples)
+
+
+# A cell that times compilation turns the lab's compilation cache off for its block.
+real_compilations = compile_cache.real_compilations

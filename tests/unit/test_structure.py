@@ -74,3 +74,27 @@ def test_only_labkit_engine_builds_engine_commands():
                 if node.elts[0].attr == "command":
                     builders.append(f"{file.relative_to(PACKAGE)}:{node.lineno}")
     assert builders == []
+
+
+def imported_by(code: str) -> list[str]:
+    """The modules among the notebook readers that ``code`` leaves imported, in a fresh Python."""
+    import subprocess
+    import sys
+
+    readers = ("nbformat", "papermill", "jsonschema", "rfc3987_syntax")
+    probe = f"{code}\nimport sys\nprint(' '.join(m for m in {readers!r} if sys.modules.get(m) is not None))"
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    return done.stdout.split()
+
+
+def test_a_kernel_starts_jax_without_reading_notebooks():
+    """Every notebook's kernel runs labkit.start: nbformat and jsonschema would add over a second to
+    each of them, and a kernel reads a notebook only for lab.solution()."""
+    assert imported_by("import labkit, labkit.notebook, labkit.timing; labkit.setup('cpu')") == []
+
+
+def test_a_worker_reads_notebooks_without_building_an_iri_grammar():
+    """Each notebook's worker imports papermill; jsonschema would build rfc3987-syntax's grammar
+    for it (1.5 to 2 s), for a format that no notebook uses."""
+    assert "rfc3987_syntax" not in imported_by("import labkit.execute")
