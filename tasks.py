@@ -281,11 +281,11 @@ def test(c, backend=None, pytest_args=""):
         "backend": HELP_BACKEND,
         "smoke": "small sizes (default: full sizes, as invoke lab)",
         "jobs": "notebooks run at once in the lab (default: the number of cores)",
-        "what": "notebooks (the runner vs papermill's CLI), lab (the whole lab's wall time, against --baseline "
-        "if given), images (sizes, rebuild, docker vs local), learner (one learner's memory, for invoke hub's "
-        "plan), hub (a class logging in at once) or all",
+        "what": "notebooks (the runner vs papermill's CLI), lab (the whole lab cold and warm: wall, CPU, "
+        "compilation and process starts; against --baseline if given), images (sizes, rebuild, docker vs "
+        "local), learner (one learner's memory, for invoke hub's plan), hub (a class logging in at once) or all",
         "baseline": "with --what lab: a git revision whose lab runs in turns with this checkout's, for a ratio",
-        "repeat": "with --what lab: runs of each lab; the medians are compared (default: 1)",
+        "repeat": "with --what lab: cold and warm runs of each lab; the medians are compared (default: 1)",
         "learners": "with --what hub: learners logging in at once (default: 20)",
     }
 )
@@ -303,7 +303,9 @@ def bench(c, backend=None, smoke=False, jobs=None, what="notebooks", baseline=No
     if what in ("notebooks", "all"):
         bench_mod.notebook_phase(backend or c.config.jaxlab.backend, smoke=smoke, jobs=jobs)
     if what in ("lab", "all"):
-        bench_mod.whole_lab(
+        from labkit.bench_lab import whole_lab
+
+        whole_lab(
             backend or c.config.jaxlab.backend,
             smoke=smoke,
             jobs=jobs,

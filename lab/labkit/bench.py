@@ -14,7 +14,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-from . import paths, processes, steps
+from . import compile_cache, paths, steps
 from . import plan as plan_mod
 from .errors import LabError
 from .hub.leases import MEASURED_HERE
@@ -65,11 +65,13 @@ def sequential_papermill(plan: plan_mod.Plan, workdir: Path) -> float:
 
 
 def notebook_phase(backend: str = "cpu", smoke: bool = False, jobs: int | None = None) -> dict:
-    """The lab's parallel notebook phase against the papermill CLI one notebook at a time."""
+    """The lab's parallel notebook phase against the papermill CLI one notebook at a time. Both
+    without the compilation cache: this compares how the notebooks are run, and whichever ran
+    second would otherwise load what the first compiled (``--what lab`` measures the cache)."""
     plan = plan_mod.make_plan(backend, plan_mod.select_notebooks(), {"smoke": smoke})
     jobs = plan_mod.slots(backend, jobs, len(plan.notebooks))
     console = Console()
-    with tempfile.TemporaryDirectory(prefix="jaxlab-bench-") as tmp_name:
+    with tempfile.TemporaryDirectory(prefix="jaxlab-bench-") as tmp_name, compile_cache.switched(False):
         tmp = Path(tmp_name)
         console.print(f"papermill CLI, {len(plan.notebooks)} notebooks one after another ...")
         seq = sequential_papermill(plan, tmp / "seq")
@@ -99,82 +101,6 @@ def notebook_phase(backend: str = "cpu", smoke: bool = False, jobs: int | None =
     if failed:
         console.print(f"[red]notebooks failed in the lab runner: {', '.join(failed)}[/]")
     write_json(figures_file("notebooks"), figures)
-    return figures
-
-
-def _lab_seconds(tree: Path, out: Path, backend: str, given: dict, jobs: int | None) -> tuple[float, bool]:
-    """Wall time of ``invoke lab`` (notebooks, checks and verdict, local runtime) run from ``tree``,
-    with that tree's own package first on the path."""
-    args = [sys.executable, "-m", "invoke", "lab", "--backend", backend, "--runtime", "local", "--out", str(out)]
-    args += [a for name, value in given.items() for a in ("-p", f"{name}={value}")]
-    args += ["--jobs", str(jobs)] if jobs else []
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(tree / "lab"), os.environ.get("PYTHONPATH", "")]))
-    start = time.monotonic()
-    # The lab's own way to run a child: Ctrl-C or SIGTERM stops its whole tree (workers, kernels).
-    code = processes.run(args, cwd=tree, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    return time.monotonic() - start, code == 0
-
-
-def whole_lab(
-    backend: str = "cpu", smoke: bool = False, jobs: int | None = None, baseline: str | None = None, repeat: int = 1
-) -> dict:
-    """``invoke lab``'s wall time, notebooks, checks and verdict included, on this checkout; with
-    ``baseline`` (a git revision), against the lab at that revision, run in turns in the same
-    session so that both meet the same machine, and the ratio of the medians."""
-    import statistics
-
-    console = Console()
-    given = {"smoke": "true"} if smoke else {}
-    if repeat < 1:
-        raise LabError(f"--repeat {repeat}: give a number of runs, 1 or more")
-    figures: dict = {"backend": backend, "smoke": smoke, "cores": plan_mod.cpu_count(), "repeat": repeat}
-    with tempfile.TemporaryDirectory(prefix="jaxlab-bench-") as tmp_name:
-        tmp = Path(tmp_name)
-        trees = {"this checkout": paths.ROOT}
-        if baseline:
-            base = tmp / "baseline"
-            added = subprocess.run(
-                ["git", "-C", str(paths.ROOT), "worktree", "add", "--detach", str(base), baseline],
-                capture_output=True,
-                text=True,
-            )
-            if added.returncode:
-                raise LabError(
-                    f"--baseline {baseline}: not a revision of this checkout "
-                    f"({(added.stderr.strip().splitlines() or ['git failed'])[-1]})"
-                )
-            trees = {f"revision {baseline}": base, **trees}
-        times: dict[str, list[float]] = {name: [] for name in trees}
-        failed: list[str] = []
-        try:
-            for i in range(repeat):
-                for name, tree in trees.items():
-                    console.print(f"the lab from {name}, run {i + 1} of {repeat} ...")
-                    seconds, ok = _lab_seconds(
-                        tree, tmp / "runs" / f"{len(times[name])}-{tree.name}", backend, given, jobs
-                    )
-                    times[name].append(round(seconds, 1))
-                    failed += [] if ok else [name]
-        finally:
-            if baseline:
-                subprocess.run(
-                    ["git", "-C", str(paths.ROOT), "worktree", "remove", "--force", str(tmp / "baseline")],
-                    capture_output=True,
-                )
-    medians = {name: statistics.median(found) for name, found in times.items()}
-    figures |= {"seconds": times, "median_s": medians, "failed": sorted(set(failed))}
-    table = Table(title=f"whole lab on {backend}{' (smoke)' if smoke else ''}, {figures['cores']} cores")
-    for col in ("lab", "runs (s)", "median (s)"):
-        table.add_column(col)
-    for name in trees:
-        table.add_row(name, ", ".join(f"{t:.1f}" for t in times[name]), f"{medians[name]:.1f}")
-    if baseline:
-        figures["ratio"] = round(medians["this checkout"] / medians[f"revision {baseline}"], 2)
-        table.add_row("this checkout / baseline", "", f"{figures['ratio']:.2f}x")
-    console.print(table)
-    if figures["failed"]:
-        console.print(f"[red]the lab failed from: {', '.join(figures['failed'])}[/]")
-    write_json(figures_file("lab"), figures)
     return figures
 
 

@@ -73,10 +73,14 @@ def test_the_images_paths_are_the_ones_the_host_side_uses():
     for service in COMPOSE["services"].values():
         # The named volume by default: the engine creates it with the image's owner, where a missing
         # host folder would be created as root and be unwritable for the learner.
-        assert service["volumes"] == [f"${{JAXLAB_WORK:-work}}:{workspace.IMAGE_WORK}"]
+        # The compilation cache: the named volume that invoke lab --runtime docker keeps too.
+        cache = f"compile-cache:{images.CACHE_MOUNT}"
+        assert service["volumes"] == [f"${{JAXLAB_WORK:-work}}:{workspace.IMAGE_WORK}", cache]
         command = " ".join(service.get("command", []))
         assert not command or "labkit.workspace jupyter lab" in command and workspace.IMAGE_WORK in command
     assert "work" in COMPOSE["volumes"]
+    assert COMPOSE["volumes"]["compile-cache"]["name"] == images.CACHE_VOLUME
+    assert f"ENV JAXLAB_CACHE_DIR={images.CACHE_MOUNT}\n" in DOCKERFILE
 
 
 def test_an_organisers_extra_packages_go_into_the_build_pinned(monkeypatch):
