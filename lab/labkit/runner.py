@@ -49,6 +49,7 @@ class LabRun:
     seconds: float
     params: dict = field(default_factory=dict)
     verdict: Verdict | None = None  # against the reference; None when not asked for
+    cache: dict = field(default_factory=dict)  # the compilation cache as the run began (compile_cache.state)
 
     @property
     def ok(self) -> bool:
@@ -172,7 +173,7 @@ def _run_staged(
     finally:
         if progress:
             progress.stop()
-    lab = LabRun(plan.backend, out, outcomes, check, round(time.monotonic() - start, 2), plan.given)
+    lab = LabRun(plan.backend, out, outcomes, check, round(time.monotonic() - start, 2), plan.given, cache=cache)
     meta = {
         "backend": plan.backend,
         "params": plan.given,

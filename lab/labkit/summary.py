@@ -22,12 +22,22 @@ def _rows(lab) -> list[tuple[str, str, str, str]]:
     return rows
 
 
+def cache_line(cache: dict) -> str:
+    """How the compilation cache stood as the run began (see labkit.compile_cache.state)."""
+    if not cache.get("enabled"):
+        return "compilation cache off"
+    if cache.get("warm"):
+        return f"compilation cache warm ({cache['programs']} programs)"
+    return "compilation cache cold"
+
+
 def write_markdown(lab, path: Path) -> None:
     verdict = "passed" if lab.ok else "FAILED"
     lines = [
         f"# JAX Lab run: {lab.backend}, {verdict}",
         "",
-        f"{len(lab.notebooks)} notebooks, {lab.seconds:.1f} s in all; parameters: {lab.params or 'defaults'}",
+        f"{len(lab.notebooks)} notebooks, {lab.seconds:.1f} s in all; parameters: {lab.params or 'defaults'}; "
+        f"{cache_line(lab.cache)}",
         "",
         "| " + " | ".join(COLUMNS) + " |",
         "|" + "---|" * len(COLUMNS),
@@ -39,7 +49,7 @@ def write_markdown(lab, path: Path) -> None:
 
 
 def print_table(lab, console: Console | None = None) -> None:
-    table = Table(title=f"JAX Lab · {lab.backend} · {lab.seconds:.1f} s · {lab.out}")
+    table = Table(title=f"JAX Lab · {lab.backend} · {lab.seconds:.1f} s · {cache_line(lab.cache)} · {lab.out}")
     for col in COLUMNS:
         table.add_column(col, overflow="fold")
     for name, status, seconds, detail in _rows(lab):
