@@ -7,10 +7,26 @@ starts JAX in pytest's process); these tests start JAX only in the processes the
 from __future__ import annotations
 
 import json
+import os
+import shutil
+import tempfile
 
 import pytest
 
+from labkit import compile_cache
 from labkit.backends import BACKEND_VARIABLE, BACKENDS, default_backend
+
+
+def pytest_configure(config):
+    """One compilation cache for the session, the lab's runs and kernels in every test included: it
+    starts empty, warms as the suite goes, and leaves the user's own (~/.cache/jaxlab) untouched."""
+    config._jaxlab_cache = tempfile.mkdtemp(prefix="jaxlab-test-cache-")
+    os.environ[compile_cache.FOLDER] = config._jaxlab_cache
+
+
+def pytest_unconfigure(config):
+    if folder := getattr(config, "_jaxlab_cache", None):
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def pytest_addoption(parser):

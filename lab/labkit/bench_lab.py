@@ -6,9 +6,10 @@ side in one run.
 
 For each, the wall time and the CPU time of everything the lab started, and where that time
 went: XLA (compiling, or loading from the cache) in the notebooks' kernels, as each kernel tallies
-it (labkit.compile_cache), and starting processes (each notebook's worker and kernel and each
-checks session pays for a Python with JAX, measured here on its own). With ``baseline`` (a git
-revision), that revision's lab runs in turns with this checkout's, for a ratio of the medians.
+it (labkit.compile_cache), and starting processes: each notebook's kernel and each checks session
+starts a Python with JAX, each notebook's worker one with papermill, each measured here on its
+own. With ``baseline`` (a git revision), that revision's lab runs in turns with this checkout's,
+for a ratio of the medians.
 """
 
 from __future__ import annotations
@@ -65,14 +66,13 @@ def _lab(tree: Path, out: Path, backend: str, given: dict, jobs: int | None, cac
     figures["xla_s"] = round(sum(t["xla_seconds"] for t in tallies), 1) if tallies else None
     figures["programs"] = sum(t["programs"] for t in tallies) if tallies else None
     figures["loaded"] = sum(t["loaded"] for t in tallies) if tallies else None
-    figures["starts"] = 2 * len(notebooks) + len(CHECK_SESSIONS)  # worker and kernel; checks sessions
+    figures["kernels"] = len(notebooks) + len(CHECK_SESSIONS)  # each starts JAX; so does each checks session
+    figures["workers"] = len(notebooks)  # each notebook's papermill
     return figures
 
 
-def start_seconds(backend: str, tries: int = 3) -> float:
-    """Median seconds for a Python to import labkit and start JAX on ``backend``: what each
-    kernel and checks session pays before its first cell (a worker pays less)."""
-    code = f"import labkit, labkit.notebook; labkit.setup({backend!r})"
+def start_seconds(code: str, tries: int = 3) -> float:
+    """Median seconds for a fresh Python to run ``code`` (imports, and starting JAX)."""
     env = dict(os.environ, PYTHONPATH=str(paths.NOTEBOOKS), **{compile_cache.SWITCH: "off"})
     times = []
     for _ in range(tries):
@@ -105,7 +105,9 @@ def whole_lab(
     console = Console()
     given = {"smoke": "true"} if smoke else {}
     figures: dict = {"backend": backend, "smoke": smoke, "cores": cpu_count(), "repeat": repeat}
-    figures["start_s"] = round(start_seconds(backend), 2)
+    # What each kernel (and checks session) pays before its first cell, and each notebook's worker.
+    figures["kernel_start_s"] = round(start_seconds(f"import labkit, labkit.notebook; labkit.setup({backend!r})"), 2)
+    figures["worker_start_s"] = round(start_seconds("import labkit.execute"), 2)
     with tempfile.TemporaryDirectory(prefix="jaxlab-bench-") as tmp_name:
         tmp = Path(tmp_name)
         trees = {"this checkout": paths.ROOT}
@@ -142,7 +144,7 @@ def whole_lab(
 
 
 def _medians(found: list[dict]) -> dict:
-    keys = ("wall_s", "cpu_s", "xla_s", "programs", "loaded", "starts", "notebooks")
+    keys = ("wall_s", "cpu_s", "xla_s", "programs", "loaded", "kernels", "workers", "notebooks")
     return {k: statistics.median(r[k] for r in found) if all(r[k] is not None for r in found) else None for k in keys}
 
 
@@ -154,12 +156,12 @@ def table(figures: dict) -> Table:
     """Cold and warm side by side, for each tree; the ratios below."""
     title = f"whole lab on {figures['backend']}{' (smoke)' if figures['smoke'] else ''}, {figures['cores']} cores"
     out = Table(title=f"{title}, medians of {figures['repeat']}")
-    for col in ("lab", "run", "wall", "CPU", "XLA in the notebooks", "programs (loaded)", "process starts"):
+    for col in ("lab", "run", "wall", "CPU", "XLA in the notebooks", "programs (loaded)", "kernel and worker starts"):
         out.add_column(col)
     for name, by in figures["median"].items():
         for phase in PHASES:
             m = by[phase]
-            starts = m["starts"] * figures["start_s"]
+            starts = m["kernels"] * figures["kernel_start_s"] + m["workers"] * figures["worker_start_s"]
             programs = f"{m['programs']:.0f} ({m['loaded']:.0f})" if m["programs"] is not None else "not recorded"
             out.add_row(
                 name,
@@ -168,7 +170,8 @@ def table(figures: dict) -> Table:
                 f"{m['cpu_s']:.1f} s",
                 _share(m["xla_s"], m["cpu_s"]),
                 programs,
-                f"{m['starts']:.0f} × {figures['start_s']:.2f} s = {_share(starts, m['cpu_s'])}",
+                f"{m['kernels']:.0f} × {figures['kernel_start_s']:.2f} s + {m['workers']:.0f} × "
+                f"{figures['worker_start_s']:.2f} s = {_share(starts, m['cpu_s'])}",
             )
     out.add_row("this checkout", "warm / cold", f"{figures['warm_over_cold']:.2f}x", "", "", "", "")
     for phase, ratio in figures.get("ratio", {}).items():
