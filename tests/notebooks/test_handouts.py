@@ -12,7 +12,7 @@ import nbformat
 import pytest
 from nbclient import NotebookClient
 
-from labkit import handouts, paths
+from labkit import check_cells, handouts, paths
 from labkit.compare.model import Run
 from labkit.compare.numerics import compare_runs
 
@@ -55,7 +55,7 @@ def test_no_answer_and_no_spoiler_is_left_in_a_handout(nb):
         f"checks, or are checks that show their expected values"
     )
     for i in checks:  # each check cell names its exercise, for the kernel to point back to it
-        assert handouts.CHECKS_EXERCISE.match(handout.cells[i].source), handout.cells[i].source[:80]
+        assert check_cells.CHECKS_EXERCISE.match(handout.cells[i].source), handout.cells[i].source[:80]
     numbers = [e.number for e in handouts.exercises(instructor)]
     for exercise in handouts.exercises(instructor):
         assert not exercise.title.startswith("exercise "), f"{nb.stem}: exercise {exercise.number} has no heading"
