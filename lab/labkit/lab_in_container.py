@@ -102,12 +102,12 @@ def run_lab(
         inner += ["--no-checks"]
     if not compare:
         inner += ["--no-compare"]
-    if not cache:
-        inner += ["--no-cache"]
     elif against:  # a reference of the host's, mounted read-only (the image has the CPU's own)
         file = Path(against).resolve()
         mounts.append((file.parent, f"{REFERENCE_MOUNT}:ro"))
         inner += ["--against", f"{REFERENCE_MOUNT}/{file.name}"]
+    if not cache:
+        inner += ["--no-cache"]
     out = outdir.check(out or paths.OUT / backend.name)
     # The container writes into a staging folder of the host's, which the host then moves into
     # place: the host holds the lock and keeps the user's files safe, whoever the container runs as.

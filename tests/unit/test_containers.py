@@ -139,3 +139,31 @@ def test_an_image_is_rebuilt_unless_built_from_this_clean_revision(monkeypatch, 
     monkeypatch.setattr(images, "build", lambda engine, name, quiet=False: built.append(name))
     images.ensure_image(Engine(), BACKENDS["cpu"])
     assert built == (["cpu"] if builds else [])
+
+
+@pytest.mark.parametrize(
+    "compare,cache,wanted,unwanted",
+    [
+        (True, False, ["--against", "--no-cache"], ["--no-compare"]),  # --no-cache keeps --against
+        (True, True, ["--against"], ["--no-cache", "--no-compare"]),
+        (False, True, ["--no-compare"], ["--against", "--no-cache"]),  # no verdict: no reference
+    ],
+)
+def test_the_lab_inside_the_image_gets_the_verdict_and_cache_flags_it_was_given(
+    monkeypatch, tmp_path, compare, cache, wanted, unwanted
+):
+    """Each of invoke lab's flags reaches the lab in the container on its own: --no-cache says
+    nothing about the verdict's reference, and the images' compilation cache is mounted either way."""
+    seen = {}
+    reference = tmp_path / "ref" / "results.json"
+    reference.parent.mkdir()
+    reference.write_text("{}")
+    monkeypatch.setattr(lab_in_container, "check_backend", lambda *a: None)
+    monkeypatch.setattr(lab_in_container, "ensure_image", lambda *a: None)
+    monkeypatch.setattr(Engine, "run_attached", lambda engine, cmd, env=None: seen.update(cmd=cmd) or 0)
+    lab_in_container.run_lab(
+        Engine(), "cpu", [], {}, tmp_path / "out", None, True, compare=compare, against=str(reference), cache=cache
+    )
+    inner = seen["cmd"][seen["cmd"].index(BACKENDS["cpu"].image) + 1 :]
+    assert all(flag in inner for flag in wanted) and not any(flag in inner for flag in unwanted), inner
+    assert f"{images.CACHE_VOLUME}:{images.CACHE_MOUNT}" in seen["cmd"]
