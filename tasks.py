@@ -253,26 +253,33 @@ def shell(c, backend=None):
 @task(
     help={
         "backend": HELP_BACKEND,
+        "jobs": "test processes at once (default: the number of cores, at most 4; 1 runs the suite in one process)",
         "pytest_args": "extra arguments for pytest, e.g. '-k vmap -x'; paths in them are relative to the checkout",
     }
 )
 @clear_errors
-def test(c, backend=None, pytest_args=""):
+def test(c, backend=None, jobs=None, pytest_args=""):
     """Run the whole test suite: consistency checks, runner tests, every notebook in smoke mode."""
     import shlex
 
     from labkit import get_backend, paths, processes
+    from labkit.plan import cpu_count
 
     backend = get_backend(backend or c.config.jaxlab.backend).name
+    # Most tests wait on processes they start (kernels, pip, invoke itself): pytest-xdist spreads
+    # them over the cores. More than 4 gains little and multiplies the memory of the lab's runs.
+    workers = number(jobs, "--jobs") or min(cpu_count(), 4)
     try:
         extra = shlex.split(pytest_args)
     except ValueError as err:
         raise UsageError(f"--pytest-args {pytest_args!r}: {err}") from None
     # An argument list, never a shell line: nothing given here is run by a shell. However the task
-    # ends (Ctrl-C, SIGTERM), pytest and what it started are stopped with it.
-    # From the checkout, wherever invoke was typed (lab/, a folder outside with -r): pytest finds
-    # its configuration and its test paths only there.
-    if code := processes.run([sys.executable, "-m", "pytest", "--backend", backend, *extra], cwd=paths.ROOT):
+    # ends (Ctrl-C, SIGTERM), pytest and what it started are stopped with it. A -n in --pytest-args
+    # comes later, so it wins. From the checkout, wherever invoke was typed (lab/, a folder outside
+    # with -r): pytest finds its configuration and its test paths only there.
+    parallel = ["-n", str(workers)] if workers > 1 else ["-n", "0"]
+    cmd = [sys.executable, "-m", "pytest", "--backend", backend, *parallel, *extra]
+    if code := processes.run(cmd, cwd=paths.ROOT):
         raise Exit(code=code)
 
 

@@ -6,10 +6,14 @@ starts JAX in pytest's process); these tests start JAX only in the processes the
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import json
 import os
+import pickle
 import shutil
 import tempfile
+from pathlib import Path
 
 import pytest
 
@@ -19,7 +23,10 @@ from labkit.backends import BACKEND_VARIABLE, BACKENDS, default_backend
 
 def pytest_configure(config):
     """One compilation cache for the session, the lab's runs and kernels in every test included: it
-    starts empty, warms as the suite goes, and leaves the user's own (~/.cache/jaxlab) untouched."""
+    starts empty, warms as the suite goes, and leaves the user's own (~/.cache/jaxlab) untouched.
+    pytest-xdist's workers inherit it from the process that started them (JAX locks its cache)."""
+    if hasattr(config, "workerinput"):
+        return
     config._jaxlab_cache = tempfile.mkdtemp(prefix="jaxlab-test-cache-")
     os.environ[compile_cache.FOLDER] = config._jaxlab_cache
 
@@ -27,6 +34,17 @@ def pytest_configure(config):
 def pytest_unconfigure(config):
     if folder := getattr(config, "_jaxlab_cache", None):
         shutil.rmtree(folder, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def held(lock: Path):
+    """``lock`` held by this process alone, waiting for any other test process that holds it."""
+    with lock.open("a") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
 
 
 def pytest_addoption(parser):
@@ -44,10 +62,17 @@ def backend(pytestconfig) -> str:
 
 
 @pytest.fixture(scope="session")
-def smoke_run(tmp_path_factory, backend):
-    """The whole lab in smoke mode through the runner, once per session: (LabRun, results.json)."""
+def smoke_run(tmp_path_factory, worker_id, backend):
+    """The whole lab in smoke mode through the runner, once per session: (LabRun, results.json).
+    With pytest-xdist's workers, the first that needs it runs it and the others read what it kept."""
     from labkit import runner
 
-    out = tmp_path_factory.mktemp("lab") / backend
-    lab = runner.run_lab(backend, [], {"smoke": "true"}, out=out, checks=False, show_progress=False)
-    return lab, json.loads((out / "results.json").read_text())
+    shared = tmp_path_factory.getbasetemp()
+    shared = shared.parent if worker_id != "master" else shared  # the folder all workers share
+    out, kept = shared / "smoke-lab" / backend, shared / "smoke-lab" / f"{backend}.pickle"
+    with held(shared / "smoke-lab.lock"):
+        if not kept.is_file():
+            kept.parent.mkdir(exist_ok=True)
+            lab = runner.run_lab(backend, [], {"smoke": "true"}, out=out, checks=False, show_progress=False)
+            kept.write_bytes(pickle.dumps(lab))
+    return pickle.loads(kept.read_bytes()), json.loads((out / "results.json").read_text())

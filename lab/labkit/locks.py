@@ -20,13 +20,13 @@ All the locks share one cut-off.
 from __future__ import annotations
 
 import hashlib
-import json
 import platform
 import re
 import subprocess
 import sys
 import tempfile
 import tomllib
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -119,36 +119,25 @@ def locked(text: str) -> dict[str, str]:
     return {re.sub(r"[-_.]+", "-", m["name"]).lower(): m["version"] for m in _LOCKED.finditer(text)}
 
 
+def uv_compile(source: Path, target: Path, cutoff: str, extras: Sequence[str] = ()) -> None:
+    """uv's resolution of ``source`` (pyproject.toml with ``extras``, or a requirements file) for the
+    images' Python and platform, from packages uploaded before ``cutoff``, with every file's hash."""
+    cmd = [sys.executable, "-m", "uv", "pip", "compile", str(source), "--generate-hashes", "--no-header", "--quiet"]
+    cmd += ["--python-version", PYTHON, "--python-platform", PLATFORM, "--exclude-newer", cutoff, "-o", str(target)]
+    for extra in extras:
+        cmd += ["--extra", extra]
+    done = subprocess.run(cmd, capture_output=True, text=True, cwd=paths.ROOT)
+    if done.returncode:
+        why = " ".join(line.strip() for line in done.stderr.splitlines() if line.strip()) or "?"
+        raise LabError(f"resolving {source.name} failed: {why[:600]}")
+
+
 def compile_lock(lock: str, target: Path, cutoff: str) -> Path:
     """Resolve ``lock`` with uv, from packages uploaded before ``cutoff``, into ``target`` (a file)."""
     with tempfile.TemporaryDirectory() as tmp:
         # Always into a new file: uv would prefer the versions of an existing output file.
         fresh = Path(tmp) / f"{lock}.txt"
-        cmd = [
-            sys.executable,
-            "-m",
-            "uv",
-            "pip",
-            "compile",
-            str(paths.ROOT / "pyproject.toml"),
-            "--generate-hashes",
-            "--no-header",
-            "--quiet",
-            "--python-version",
-            PYTHON,
-            "--python-platform",
-            PLATFORM,
-            "--exclude-newer",
-            cutoff,
-            "-o",
-            str(fresh),
-        ]
-        for extra in extras(lock):
-            cmd += ["--extra", extra]
-        done = subprocess.run(cmd, capture_output=True, text=True, cwd=paths.ROOT)
-        if done.returncode:
-            why = " ".join(line.strip() for line in done.stderr.splitlines() if line.strip()) or "?"
-            raise LabError(f"resolving lock {lock!r} failed: {why[:600]}")
+        uv_compile(paths.ROOT / "pyproject.toml", fresh, cutoff, extras(lock))
         # uv writes absolute paths of the inputs into "# via" comments; keep the lock machine-independent.
         text = fresh.read_text().replace(str(paths.ROOT) + "/", "")
     head = HEADER + PINS_LINE.format(digest=pins_digest(lock), extras=", ".join(extras(lock)))
@@ -190,45 +179,39 @@ def host_is_target() -> bool:
     )
 
 
-def dry_run(lock: str, workdir: Path, deps: bool = True) -> dict:
-    """What pip would install from the lock on the images' platform (hashes checked); pip's report.
+def hashed(text: str) -> dict[str, tuple[str, set[str]]]:
+    """Each package a lock file pins, by normalized name: its version and the hashes it allows."""
+    entries = re.split(r"\n(?=[^\s#])", text)  # one entry per requirement, with its continuation lines
+    found = {}
+    for entry in entries:
+        if match := _LOCKED.match(entry):
+            name = re.sub(r"[-_.]+", "-", match["name"]).lower()
+            found[name] = (match["version"], set(re.findall(r"--hash=sha256:([0-9a-f]+)", entry)))
+    return found
 
-    With ``deps`` pip also resolves every locked package's dependencies, and in --require-hashes
-    mode refuses any that the lock does not pin with a hash: the lock is complete. Trust that only
-    where host_is_target(); elsewhere markers select other dependencies (pass deps=False).
-    """
-    report = workdir / f"{lock}-report.json"
-    cmd = [
-        sys.executable,
-        "-m",
-        "pip",
-        "install",
-        "--dry-run",
-        "--ignore-installed",
-        "--require-hashes",
-        *([] if deps else ["--no-deps"]),
-        "--only-binary=:all:",
-        *pip_platform_args(),
-        "--python-version",
-        PYTHON,
-        "--implementation",
-        "cp",
-        "--target",
-        str(workdir / "target"),
-        "--quiet",
-        "--report",
-        str(report),
-        "-r",
-        str(LOCKS / f"{lock}.txt"),
-    ]
-    done = subprocess.run(cmd, capture_output=True, text=True)
-    if done.returncode:
-        # pip's ERROR lines and the indented lines under them (e.g. the requirements a hash is missing for).
-        errors, under_error = [], False
-        for line in done.stderr.splitlines():
-            under_error = line.startswith("ERROR") or (under_error and line.startswith(" "))
-            if under_error:
-                errors.append(line.strip())
-        errors = errors or done.stderr.splitlines()[-1:]
-        raise LabError(f"lock {lock!r} does not resolve for Linux x86_64: {' '.join(errors)}")
-    return json.loads(report.read_text())
+
+def problems(lock_file: Path) -> list[str]:
+    """What would stop ``pip install --require-hashes -r lock_file`` on the images' platform, asked
+    of the package index without downloading a file: the lock resolved again by uv (every package
+    is pinned, so nothing is chosen anew), for the images' Python and platform (uv evaluates the
+    markers for them, wherever this runs), against the files uploaded before the lock's cut-off.
+    Named: a dependency the lock lacks, a version the resolution moves, a package without a hash, a
+    hash that no file of the locked version has. Empty: the lock is complete and its hashes real.
+    (The images' builds run pip itself on the locks.)"""
+    text = lock_file.read_text()
+    cutoff = header(lock_file.stem, text)["cutoff"] or cutoff_now()
+    with tempfile.TemporaryDirectory() as tmp:
+        again = Path(tmp) / "again.txt"
+        uv_compile(lock_file, again, cutoff)
+        index = hashed(again.read_text())
+    locked_here = hashed(text)
+    found = [f"{name} is needed but not locked" for name in sorted(index.keys() - locked_here.keys())]
+    for name, (version, hashes) in sorted(locked_here.items()):
+        # Every locked package is an input of the resolution, so it is in its answer.
+        if index[name][0] != version:
+            found.append(f"{name} is locked at {version} but resolves to {index[name][0]}")
+        elif not hashes:
+            found.append(f"{name}=={version} has no hash")
+        elif unknown := hashes - index[name][1]:
+            found.append(f"{name}=={version} allows a hash that no file of it has: {min(unknown)}")
+    return found

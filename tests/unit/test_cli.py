@@ -58,7 +58,8 @@ def test_invoke_test_collects_the_same_tests_wherever_it_is_typed(tmp_path):
     pytest would find under the folder invoke was typed in."""
 
     def collected(cwd, *where: str) -> str:
-        done = invoke(*where, "test", "--pytest-args", "--collect-only -q -p no:cacheprovider", cwd=cwd)
+        # One process collects (--jobs 1): workers would each collect the same list again.
+        done = invoke(*where, "test", "--jobs", "1", "--pytest-args", "--collect-only -q -p no:cacheprovider", cwd=cwd)
         assert done.returncode == 0, done.stdout[-2000:] + done.stderr
         return done.stdout.strip().splitlines()[-1].split(" in ")[0]  # "750/857 tests collected (...)"
 

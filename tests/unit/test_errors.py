@@ -129,6 +129,7 @@ def copy_of_01(tmp_path: Path) -> str:
         (LAB + ["--against", results_without_a_mean], "has a summary without mean"),
         (["test", "--backend", "cpu; touch INJECTED"], "unknown backend 'cpu; touch INJECTED'"),
         (["test", "--pytest-args", "'unclosed"], "--pytest-args"),
+        (["test", "--jobs", "0"], "--jobs '0': give a whole number, 1 or more"),
     ],
     ids=[
         "backend",
@@ -153,6 +154,7 @@ def copy_of_01(tmp_path: Path) -> str:
         "against-no-mean",
         "test-backend-injection",
         "pytest-args",
+        "test-jobs",
     ],
 )
 def test_bad_flags_and_notebooks_are_one_line(tmp_path, args, expected):

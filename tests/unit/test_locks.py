@@ -3,9 +3,10 @@
 Each lock's header records the digest of the pins it was made from and the cut-off date it was
 resolved with (only packages uploaded before it), so ``invoke lock`` gives the same files until
 the date is moved on purpose. The tests check only what this project controls: the header matches
-today's pins, every line is hashed, the direct pins are locked at their versions, and pip installs
-the lock complete with hashes checked (marked ``index``: that asks the package index, for files of
-fixed versions and hashes, which no later release changes). They do not regenerate the locks: a
+today's pins, every line is hashed, the direct pins are locked at their versions, and the lock
+resolved again from itself for the images' platform is complete, each hash a real file's (marked
+``index``: that asks the package index about fixed versions, which no later release changes; the
+images' builds then install the locks with pip). They do not regenerate the locks from the pins: a
 mirror that learns late of a release from before the cut-off would change that answer, and no
 change of ours would have caused it.
 """
@@ -13,7 +14,6 @@ change of ours would have caused it.
 from __future__ import annotations
 
 import re
-from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
@@ -75,28 +75,27 @@ def test_lock_pins_the_direct_requirements_at_their_pinned_versions(name):
         )
 
 
-@pytest.fixture(scope="module")
-def dry_runs(tmp_path_factory):
-    """pip's dry run of every lock, all started at once: each mostly waits on the package index,
-    so together they take about as long as the largest alone."""
-    with ThreadPoolExecutor(len(NAMES)) as pool:
-        yield {
-            name: pool.submit(locks.dry_run, name, tmp_path_factory.mktemp(name), locks.host_is_target())
-            for name in NAMES
-        }
+@pytest.mark.index
+@pytest.mark.parametrize("name", NAMES)
+def test_lock_is_complete_for_the_images_and_each_hash_is_a_real_file(name):
+    """What pip's --require-hashes install in the image needs, asked of the index: every dependency
+    for Linux x86_64 and CPython 3.11 locked, each with hashes of its real files; and the plugin."""
+    assert locks.problems(locks.LOCKS / f"{name}.txt") == [], f"docker/locks/{name}.txt: run `invoke lock`"
+    if plugin := PLUGINS[name]:
+        assert plugin in locks.locked(text(name)), f"{name} lock lacks {plugin}"
 
 
 @pytest.mark.index
-@pytest.mark.parametrize("name", NAMES)
-def test_lock_installs_jax_and_its_plugin_with_hashes_checked(dry_runs, name):
-    """pip installs the lock on the images' platform with --require-hashes. Where this Python is
-    the images' (Linux x86_64, CPython 3.11) pip also resolves every locked package's dependencies,
-    which it refuses unless the lock pins each with a hash: the lock is complete."""
-    report = dry_runs[name].result()
-    installed = {normal(item["metadata"]["name"]): item["metadata"]["version"] for item in report["install"]}
-    jax = pins.version("jax")
-    assert installed.get("jax") == installed.get("jaxlib") == jax, installed
-    if plugin := PLUGINS[name]:
-        assert plugin in installed, f"{name} lock lacks {plugin}"
-    if not locks.host_is_target():
-        pytest.skip("installs checked without dependencies: pip evaluates markers for this Python, not 3.11 on Linux")
+def test_a_missing_dependency_and_a_wrong_hash_are_named(tmp_path):
+    lock = text("cpu")
+    jaxlib = re.search(r"^jaxlib==\S+ \\\n(?:\s+--hash=sha256:[0-9a-f]+(?: \\)?\n)+", lock, re.M)
+    assert jaxlib, "the cpu lock has no jaxlib entry"
+    # jax needs opt-einsum; and one of jaxlib's hashes changed by a digit.
+    (tmp_path / "cpu.txt").write_text(
+        re.sub(r"^opt-einsum==.*?(?=^\S)", "", lock, flags=re.M | re.S).replace(
+            jaxlib[0], re.sub(r"sha256:(.)", lambda m: "sha256:" + "01"[m[1] == "0"], jaxlib[0], count=1)
+        )
+    )
+    found = locks.problems(tmp_path / "cpu.txt")
+    assert found[0] == "opt-einsum is needed but not locked" and len(found) == 2, found
+    assert found[1].startswith(f"jaxlib=={pins.version('jax')} allows a hash that no file of it has: "), found

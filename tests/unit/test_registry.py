@@ -9,7 +9,6 @@ import numpy as np
 import pytest
 
 from labkit import BACKENDS, UsageError, get_backend, tolerance
-from labkit.consistency import test_transforms as checks
 
 
 @pytest.mark.parametrize("name", list(BACKENDS))
@@ -30,6 +29,8 @@ def test_backend_computes_float32_and_names_only_dtypes_the_tolerance_table_know
 
 def test_the_reference_backend_computes_every_dtype_the_checks_use():
     """The checked-in references come from the cpu backend: a dtype it drops is checked nowhere."""
+    from labkit.consistency import test_transforms as checks  # JAX: imported by the tests that use it
+
     used = {np.dtype(dt).name for case in checks.CASES for dt in case.dtypes}
     assert used <= set(BACKENDS["cpu"].dtypes), used - set(BACKENDS["cpu"].dtypes)
 
@@ -51,6 +52,8 @@ def test_an_unknown_backend_is_an_error_everywhere_it_is_looked_up():
     unknown = "-".join(BACKENDS) + "-not-one"
     with pytest.raises(UsageError, match=f"unknown backend '{unknown}'; valid backends: {', '.join(BACKENDS)}$"):
         get_backend(unknown)
+    from labkit.consistency import test_transforms as checks
+
     with pytest.raises(UsageError):
         checks.skip_unsupported(np.dtype(np.float32), unknown)
 

@@ -9,8 +9,6 @@ from traitlets.config import Config
 
 from labkit.hub import z2jh
 
-kubespawner = pytest.importorskip("kubespawner", reason="the dev extra brings KubeSpawner")
-
 PROFILES = {p["slug"]: p for p in z2jh.values()["singleuser"]["profileList"]}
 
 
@@ -35,6 +33,9 @@ def offline_cluster(tmp_path, monkeypatch):
 
 
 def pod(slug: str):
+    # Imported here, not at collection: it takes seconds, in every test process.
+    kubespawner = pytest.importorskip("kubespawner", reason="the dev extra brings KubeSpawner")
+
     async def render():  # KubeSpawner makes its API client in a running event loop
         config = Config({"KubeSpawner": z2jh.spawner_settings(z2jh.values())})
         spawner = kubespawner.KubeSpawner(config=config, _mock=True)

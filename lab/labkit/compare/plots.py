@@ -10,7 +10,6 @@ from __future__ import annotations
 import io
 
 import numpy as np
-from matplotlib.figure import Figure
 
 from .model import Comparison
 
@@ -18,6 +17,14 @@ from .model import Comparison
 PLOTS = ("errors", "speedups", "timings")
 # The errors plot draws exact matches at FLOOR and missing or far-off results at CAP (log axis).
 FLOOR, CAP = 1e-5, 1e3
+
+
+def figure(**kwargs):
+    """A new matplotlib Figure. matplotlib is imported here, when a report draws, not when the
+    runner or the verdict imports compare: it takes a second."""
+    from matplotlib.figure import Figure
+
+    return Figure(**kwargs)
 
 
 def _png(fig) -> bytes:
@@ -33,7 +40,7 @@ def errors_plot(c: Comparison) -> bytes | None:
         return None
     notebooks = sorted({r.notebook for r in c.rows})
     others = [run.label for run in c.runs[1:]]
-    fig = Figure(figsize=(10, 4.8))
+    fig = figure(figsize=(10, 4.8))
     # Fixed margins: a layout engine would measure every label and double the drawing time.
     fig.subplots_adjust(left=0.13, right=0.98, top=0.92, bottom=0.3)
     ax = fig.add_subplot()
@@ -73,7 +80,7 @@ def bars_plot(c: Comparison, kind: str, xlabel: str, title: str, unity: bool = F
     height = 0.8 / len(labels)
     names = [f"{p.notebook[:2]} · {p.key}" for p in rows]
     inches = 1.4 + 0.28 * len(rows) * len(labels)
-    fig = Figure(figsize=(10, inches))
+    fig = figure(figsize=(10, inches))
     # Room for the longest name at the left (about 0.075 inch a character at this font size).
     fig.subplots_adjust(
         left=min(0.5, 0.04 + 0.0075 * max(map(len, names))), right=0.98, top=1 - 0.45 / inches, bottom=0.6 / inches
