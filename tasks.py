@@ -277,7 +277,7 @@ def test(c, backend=None, jobs=None, pytest_args=""):
     # ends (Ctrl-C, SIGTERM), pytest and what it started are stopped with it. A -n in --pytest-args
     # comes later, so it wins. From the checkout, wherever invoke was typed (lab/, a folder outside
     # with -r): pytest finds its configuration and its test paths only there.
-    parallel = ["-n", str(workers)] if workers > 1 else ["-n", "0"]
+    parallel = ["-n", str(workers) if workers > 1 else "0"]
     cmd = [sys.executable, "-m", "pytest", "--backend", backend, *parallel, *extra]
     if code := processes.run(cmd, cwd=paths.ROOT):
         raise Exit(code=code)

@@ -6,8 +6,6 @@ starts JAX in pytest's process); these tests start JAX only in the processes the
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
 import json
 import os
 import pickle
@@ -16,6 +14,7 @@ import tempfile
 from pathlib import Path
 
 import pytest
+from helpers import held
 
 from labkit import compile_cache
 from labkit.backends import BACKEND_VARIABLE, BACKENDS, default_backend
@@ -36,17 +35,6 @@ def pytest_unconfigure(config):
         shutil.rmtree(folder, ignore_errors=True)
 
 
-@contextlib.contextmanager
-def held(lock: Path):
-    """``lock`` held by this process alone, waiting for any other test process that holds it."""
-    with lock.open("a") as fh:
-        fcntl.flock(fh, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(fh, fcntl.LOCK_UN)
-
-
 def pytest_addoption(parser):
     parser.addoption(
         "--backend",
@@ -62,13 +50,18 @@ def backend(pytestconfig) -> str:
 
 
 @pytest.fixture(scope="session")
-def smoke_run(tmp_path_factory, worker_id, backend):
+def shared(tmp_path_factory, worker_id) -> Path:
+    """A temporary folder all of pytest-xdist's workers share (this session's own, without them)."""
+    base = tmp_path_factory.getbasetemp()
+    return base.parent if worker_id != "master" else base
+
+
+@pytest.fixture(scope="session")
+def smoke_run(shared, backend):
     """The whole lab in smoke mode through the runner, once per session: (LabRun, results.json).
     With pytest-xdist's workers, the first that needs it runs it and the others read what it kept."""
     from labkit import runner
 
-    shared = tmp_path_factory.getbasetemp()
-    shared = shared.parent if worker_id != "master" else shared  # the folder all workers share
     out, kept = shared / "smoke-lab" / backend, shared / "smoke-lab" / f"{backend}.pickle"
     with held(shared / "smoke-lab.lock"):
         if not kept.is_file():

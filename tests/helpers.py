@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import os
 import subprocess
 import sys
@@ -16,6 +18,17 @@ from labkit import paths
 from labkit.ports import free_ports
 
 FIXTURES = Path(__file__).parent / "fixtures"  # small notebooks the runner tests run
+
+
+@contextlib.contextmanager
+def held(lock: Path):
+    """``lock`` held by this process alone, waiting for any other test process that holds it."""
+    with lock.open("a") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
 
 
 def invoke(*args: str, cwd: Path = paths.ROOT, timeout: float = 900, **kwargs) -> subprocess.CompletedProcess:

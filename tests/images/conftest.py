@@ -7,7 +7,7 @@ import os
 from pathlib import Path
 
 import pytest
-from helpers import invoke
+from helpers import held, invoke
 
 from labkit import BACKENDS
 from labkit.engine import Engine
@@ -21,14 +21,18 @@ CHROMIUM = Path("/usr/bin/chromium")
 
 
 @pytest.fixture(scope="session")
-def engine() -> Engine:
+def engine(shared):
+    """The engine, held by this test process for the rest of its session: the image tests build,
+    load and remove the same images and volume, so pytest-xdist's workers never drive it at once
+    (the tests come in a row, so one worker usually gets them all)."""
     eng = Engine.from_env()
     if not eng.answers():
         message = f"no container engine answers ({eng.command})"
         if os.environ.get("JAXLAB_REQUIRE_ENGINE") == "1":
             pytest.fail(message + " but JAXLAB_REQUIRE_ENGINE=1")
         pytest.skip(message + "; set JAXLAB_REQUIRE_ENGINE=1 to make this a failure")
-    return eng
+    with held(shared / "container-engine.lock"):
+        yield eng
 
 
 @pytest.fixture(scope="session")

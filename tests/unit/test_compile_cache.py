@@ -95,7 +95,9 @@ def test_clean_cache_empties_what_jax_wrote_and_leaves_anything_else(tmp_path, m
     unmarked.mkdir()
     (unmarked / "x-cache").write_text("not the lab's")
 
-    done = invoke("clean-cache", env=dict(os.environ, JAXLAB_CACHE_DIR=str(tmp_path)), timeout=60)
+    # No engine answers: the images' volume (the engine's, maybe in use by a container) is left alone.
+    quiet = dict(os.environ, JAXLAB_CACHE_DIR=str(tmp_path), INVOKE_JAXLAB_ENGINE=str(tmp_path / "no-engine"))
+    done = invoke("clean-cache", env=quiet, timeout=60)
     assert done.returncode == 0, done.stderr
     assert sorted(p.name for p in ours.iterdir()) == ["notes.txt"] and mine.read_text() == "mine"
     assert (unmarked / "x-cache").read_text() == "not the lab's"
