@@ -69,6 +69,16 @@ def test_invoke_test_collects_the_same_tests_wherever_it_is_typed(tmp_path):
     assert collected(tmp_path, "-r", str(paths.ROOT)) == from_checkout
 
 
+def test_invoke_test_spreads_the_tests_over_jobs_processes_and_jobs_1_runs_them_in_its_own():
+    def ran(jobs: str) -> str:
+        done = invoke("test", "--jobs", jobs, "--pytest-args", "tests/unit/test_pins.py -p no:cacheprovider")
+        assert done.returncode == 0, done.stdout[-2000:] + done.stderr
+        return done.stdout
+
+    assert "2 workers [" in ran("2")
+    assert " workers [" not in ran("1")
+
+
 @pytest.mark.parametrize(
     "args",
     [
