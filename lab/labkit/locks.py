@@ -33,6 +33,7 @@ from pathlib import Path
 from . import outdir, paths
 from .backends import BACKENDS
 from .errors import LabError, UsageError
+from .pins import normal
 
 LOCKS = paths.ROOT / "docker" / "locks"
 PYTHON = "3.11"
@@ -116,7 +117,21 @@ def recorded_cutoff() -> str:
 
 def locked(text: str) -> dict[str, str]:
     """Each package a lock file pins, by normalized name, and its version."""
-    return {re.sub(r"[-_.]+", "-", m["name"]).lower(): m["version"] for m in _LOCKED.finditer(text)}
+    return {name: version for name, (version, _) in hashed(text).items()}
+
+
+def hashed(text: str) -> dict[str, tuple[str, set[str]]]:
+    """Each package a lock file pins, by normalized name: its version and the hashes it allows."""
+    found = {}
+    for entry in entries(text):
+        if match := _LOCKED.match(entry):
+            found[normal(match["name"])] = (match["version"], set(re.findall(r"--hash=sha256:([0-9a-f]+)", entry)))
+    return found
+
+
+def entries(text: str) -> list[str]:
+    """A lock file's entries, each a requirement or comment line with its continuation lines."""
+    return re.split(r"\n(?=[^\s#])", text)
 
 
 def uv_compile(source: Path, target: Path, cutoff: str, extras: Sequence[str] = ()) -> None:
@@ -177,17 +192,6 @@ def host_is_target() -> bool:
         and sys.implementation.name == "cpython"
         and f"{sys.version_info[0]}.{sys.version_info[1]}" == PYTHON
     )
-
-
-def hashed(text: str) -> dict[str, tuple[str, set[str]]]:
-    """Each package a lock file pins, by normalized name: its version and the hashes it allows."""
-    entries = re.split(r"\n(?=[^\s#])", text)  # one entry per requirement, with its continuation lines
-    found = {}
-    for entry in entries:
-        if match := _LOCKED.match(entry):
-            name = re.sub(r"[-_.]+", "-", match["name"]).lower()
-            found[name] = (match["version"], set(re.findall(r"--hash=sha256:([0-9a-f]+)", entry)))
-    return found
 
 
 def problems(lock_file: Path) -> list[str]:

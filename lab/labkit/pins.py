@@ -13,7 +13,8 @@ from . import paths
 PIN = re.compile(r"^(?P<name>[A-Za-z0-9_.-]+)(\[(?P<extra>[^\]]+)\])?==(?P<version>[^\s;]+)")
 
 
-def _normal(name: str) -> str:
+def normal(name: str) -> str:
+    """A distribution's name as the package index compares names (PEP 503)."""
     return re.sub(r"[-_.]+", "-", name).lower()
 
 
@@ -31,6 +32,6 @@ def requirements() -> tuple[str, ...]:
 def version(name: str) -> str:
     """The version ``name`` is pinned to (``==``); LookupError if it is not pinned."""
     for req in requirements():
-        if (m := PIN.match(req.replace(" ", ""))) and _normal(m["name"]) == _normal(name):
+        if (m := PIN.match(req.replace(" ", ""))) and normal(m["name"]) == normal(name):
             return m["version"]
     raise LookupError(f"{name} is not pinned in pyproject.toml")

@@ -28,10 +28,6 @@ def text(name: str) -> str:
     return (locks.LOCKS / f"{name}.txt").read_text()
 
 
-def normal(name: str) -> str:
-    return re.sub(r"[-_.]+", "-", name).lower()
-
-
 @pytest.mark.parametrize("name", NAMES)
 def test_lock_header_records_the_current_pins(name):
     lock = text(name)
@@ -52,8 +48,7 @@ def test_all_locks_record_one_cutoff():
 
 @pytest.mark.parametrize("name", NAMES)
 def test_every_locked_requirement_has_a_hash(name):
-    entries = re.split(r"\n(?=[^\s#])", text(name))  # one entry per requirement, with its continuation lines
-    requirements = [e for e in entries if not e.startswith("#")]
+    requirements = [e for e in locks.entries(text(name)) if not e.startswith("#")]
     assert requirements, f"docker/locks/{name}.txt locks nothing"
     unhashed = [e.splitlines()[0] for e in requirements if "--hash=sha256:" not in e]
     assert not unhashed, f"docker/locks/{name}.txt has requirements without a hash: {unhashed}"
@@ -69,8 +64,8 @@ def test_lock_pins_the_direct_requirements_at_their_pinned_versions(name):
         match = pins.PIN.match(req.replace(" ", ""))
         assert match, f"{req!r} is not pinned with =="
         want = pins.version(match["name"])
-        assert locked.get(normal(match["name"])) == want, (
-            f"docker/locks/{name}.txt has {match['name']}=={locked.get(normal(match['name']))}, "
+        assert locked.get(pins.normal(match["name"])) == want, (
+            f"docker/locks/{name}.txt has {match['name']}=={locked.get(pins.normal(match['name']))}, "
             f"pyproject.toml pins {want}: run `invoke lock`"
         )
 
